@@ -1,0 +1,315 @@
+//! Typed message content (DESIGN §4). Every struct keeps unknown fields in `extra`, so a
+//! newer writer's fields survive a round trip through an older reader.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// Largest accepted `content` JSON, in bytes; larger rows are refused with an error.
+pub const MAX_CONTENT_BYTES: usize = 2 * 1024 * 1024;
+
+/// `messages_in` kind `chat`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    /// Display name of the sender.
+    #[serde(default)]
+    pub sender: String,
+    /// `users.id` of the sender (`<channel_type>:<handle>`).
+    #[serde(default)]
+    pub sender_id: String,
+    /// Message text.
+    #[serde(default)]
+    pub text: String,
+    /// Attachments (paths under inbox/ once saved).
+    #[serde(default)]
+    pub attachments: Vec<Value>,
+    /// Sent by the assistant's own account.
+    #[serde(default)]
+    pub is_from_me: bool,
+    /// The bot was mentioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_mention: Option<bool>,
+    /// Answer to this question…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<String>,
+    /// …with this option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_option: Option<Value>,
+    /// Fields this version does not know.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `messages_in` kind `task`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// What the agent should do.
+    #[serde(default)]
+    pub prompt: String,
+    /// Optional pre-script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `messages_in` kind `webhook`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Sender of the webhook.
+    #[serde(default)]
+    pub source: String,
+    /// Event name.
+    #[serde(default)]
+    pub event: String,
+    /// Raw payload.
+    #[serde(default)]
+    pub payload: Value,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `messages_in` kind `system`: the host's answer to a system request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemResponse {
+    /// The action answered.
+    #[serde(default)]
+    pub action: String,
+    /// ok / error / …
+    #[serde(default)]
+    pub status: String,
+    /// Details.
+    #[serde(default)]
+    pub result: Value,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A parsed `messages_in.content`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A chat message.
+    Chat(Chat),
+    /// A scheduled task.
+    Task(Task),
+    /// A webhook event.
+    Webhook(Webhook),
+    /// A system response.
+    System(SystemResponse),
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(kind: &str, content: &str) -> Result<T> {
+    if content.len() > MAX_CONTENT_BYTES {
+        return Err(Error::Content(format!(
+            "{kind} content is {} bytes, over the {MAX_CONTENT_BYTES}-byte limit",
+            content.len()
+        )));
+    }
+    serde_json::from_str(content).map_err(|e| Error::Content(format!("{kind} content: {e}")))
+}
+
+impl Inbound {
+    /// Parses a row's content by its kind; unknown kinds and malformed JSON are errors to log and skip.
+    pub fn parse(kind: &str, content: &str) -> Result<Self> {
+        Ok(match kind {
+            "chat" => Self::Chat(parse_json(kind, content)?),
+            "task" => Self::Task(parse_json(kind, content)?),
+            "webhook" => Self::Webhook(parse_json(kind, content)?),
+            "system" => Self::System(parse_json(kind, content)?),
+            other => return Err(Error::Content(format!("unknown inbound kind {other:?}"))),
+        })
+    }
+    /// The row's `kind` column value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Chat(_) => "chat",
+            Self::Task(_) => "task",
+            Self::Webhook(_) => "webhook",
+            Self::System(_) => "system",
+        }
+    }
+    /// Serialises back to the `content` column.
+    pub fn to_json(&self) -> String {
+        match self {
+            Self::Chat(c) => serde_json::to_string(c),
+            Self::Task(c) => serde_json::to_string(c),
+            Self::Webhook(c) => serde_json::to_string(c),
+            Self::System(c) => serde_json::to_string(c),
+        }
+        .expect("content types always serialise")
+    }
+}
+
+/// A parsed `messages_out.content`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// Plain message `{text, files?}`.
+    Message {
+        /// Text to send.
+        text: String,
+        /// File names inside outbox/<id>/.
+        files: Vec<String>,
+        /// Unknown fields.
+        extra: Map<String, Value>,
+    },
+    /// `{operation:"edit", messageId, text}`.
+    Edit {
+        /// Target message (seq or id).
+        message_id: Value,
+        /// New text.
+        text: String,
+    },
+    /// `{operation:"reaction", messageId, emoji}`.
+    Reaction {
+        /// Target message (seq or id).
+        message_id: Value,
+        /// Emoji.
+        emoji: String,
+    },
+    /// `{operation:"ask_question", questionId, title, question, options[]}`.
+    AskQuestion {
+        /// Question id, echoed back in the answer.
+        question_id: String,
+        /// Card title.
+        title: String,
+        /// The question.
+        question: String,
+        /// Options.
+        options: Vec<Value>,
+    },
+    /// `{card, fallbackText}`.
+    Card {
+        /// Card body.
+        card: Value,
+        /// Text for channels without cards.
+        fallback_text: String,
+    },
+    /// `kind:"system"` `{action, payload}`: a request the host executes.
+    System {
+        /// Requested action.
+        action: String,
+        /// Arguments.
+        payload: Value,
+    },
+}
+
+fn str_field(m: &Map<String, Value>, k: &str) -> String {
+    m.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+impl Outbound {
+    /// Parses a `messages_out` row's content by kind and shape.
+    pub fn parse(kind: &str, content: &str) -> Result<Self> {
+        let m: Map<String, Value> = parse_json(kind, content)?;
+        if kind == "system" {
+            return Ok(Self::System {
+                action: str_field(&m, "action"),
+                payload: m.get("payload").cloned().unwrap_or(Value::Null),
+            });
+        }
+        if kind != "chat" && kind != "message" {
+            return Err(Error::Content(format!("unknown outbound kind {kind:?}")));
+        }
+        let op = m.get("operation").and_then(Value::as_str);
+        Ok(match op {
+            Some("edit") => Self::Edit {
+                message_id: m.get("messageId").cloned().unwrap_or(Value::Null),
+                text: str_field(&m, "text"),
+            },
+            Some("reaction") => Self::Reaction {
+                message_id: m.get("messageId").cloned().unwrap_or(Value::Null),
+                emoji: str_field(&m, "emoji"),
+            },
+            Some("ask_question") => Self::AskQuestion {
+                question_id: str_field(&m, "questionId"),
+                title: str_field(&m, "title"),
+                question: str_field(&m, "question"),
+                options: m
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+            Some(other) => {
+                return Err(Error::Content(format!("unknown operation {other:?}")));
+            }
+            None if m.contains_key("card") => Self::Card {
+                card: m["card"].clone(),
+                fallback_text: str_field(&m, "fallbackText"),
+            },
+            None => {
+                let files = m
+                    .get("files")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut extra = m.clone();
+                let text = str_field(&m, "text");
+                extra.remove("text");
+                extra.remove("files");
+                Self::Message { text, files, extra }
+            }
+        })
+    }
+
+    /// A plain text message's content JSON.
+    pub fn text_json(text: &str) -> String {
+        serde_json::json!({ "text": text }).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_preserves_unknown_fields() {
+        let raw = r#"{"sender":"Ann","senderId":"cli:local","text":"hi","attachments":[],"isFromMe":false,"future":{"x":1}}"#;
+        let Inbound::Chat(c) = Inbound::parse("chat", raw).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.text, "hi");
+        let back: Value = serde_json::from_str(&Inbound::Chat(c).to_json()).unwrap();
+        assert_eq!(back["future"]["x"], 1);
+    }
+
+    #[test]
+    fn bad_content_is_an_error_not_a_panic() {
+        assert!(Inbound::parse("chat", "{not json").is_err());
+        assert!(Inbound::parse("telepathy", "{}").is_err());
+        assert!(Inbound::parse("chat", "[1,2]").is_err());
+        let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(MAX_CONTENT_BYTES));
+        assert!(Inbound::parse("chat", &big).is_err());
+        assert!(Outbound::parse("chat", r#"{"operation":"explode"}"#).is_err());
+        assert!(Outbound::parse("weird", "{}").is_err());
+    }
+
+    #[test]
+    fn outbound_shapes() {
+        assert!(matches!(
+            Outbound::parse("chat", r#"{"text":"a","files":["f.txt"]}"#).unwrap(),
+            Outbound::Message { ref files, .. } if files == &["f.txt"]
+        ));
+        assert!(matches!(
+            Outbound::parse("chat", r#"{"operation":"edit","messageId":3,"text":"b"}"#).unwrap(),
+            Outbound::Edit { .. }
+        ));
+        assert!(matches!(
+            Outbound::parse("chat", r#"{"card":{"a":1},"fallbackText":"t"}"#).unwrap(),
+            Outbound::Card { .. }
+        ));
+        assert!(matches!(
+            Outbound::parse("system", r#"{"action":"x","payload":{}}"#).unwrap(),
+            Outbound::System { .. }
+        ));
+    }
+}

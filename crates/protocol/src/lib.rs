@@ -1,0 +1,39 @@
+//! The session protocol: the only code the NanoClaw host and the agent-runner share.
+//!
+//! Host and runner talk exclusively through two SQLite files per session (DESIGN §4):
+//! `inbound.db` (host writes, runner reads) and `outbound.db` (runner writes, host reads).
+//! This crate owns their schemas, the folder layout, seq parity and the typed content.
+
+pub mod content;
+pub mod names;
+pub mod paths;
+pub mod schema;
+pub mod seq;
+pub mod time;
+
+pub use paths::{Home, SessionPaths};
+
+/// Errors of the protocol layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file operation failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Content JSON did not parse or did not match its kind.
+    #[error("bad content: {0}")]
+    Content(String),
+    /// A name or path from outside failed validation.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Short unique id with a readable prefix (`msg-…`, `sess-…`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}

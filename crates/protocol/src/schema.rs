@@ -1,0 +1,221 @@
+//! Session DB schemas (DESIGN §4), opening rules and lazy upgrade of older session folders.
+//!
+//! Both files use `journal_mode=DELETE`: WAL's shared-memory index does not work across the
+//! bind mount between host and container, a rollback journal does.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::Result;
+
+/// One table's columns as `(name, definition)`; definitions are valid in `ALTER TABLE ADD COLUMN`
+/// except for the primary key, which every version has had.
+type Columns = &'static [(&'static str, &'static str)];
+
+const MESSAGES_IN: Columns = &[
+    ("id", "TEXT PRIMARY KEY"),
+    ("seq", "INTEGER UNIQUE"),
+    ("kind", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("timestamp", "TEXT NOT NULL DEFAULT ''"),
+    ("status", "TEXT DEFAULT 'pending'"),
+    ("process_after", "TEXT"),
+    ("recurrence", "TEXT"),
+    ("series_id", "TEXT"),
+    ("tries", "INTEGER DEFAULT 0"),
+    ("trigger", "INTEGER NOT NULL DEFAULT 1"),
+    ("platform_id", "TEXT"),
+    ("channel_type", "TEXT"),
+    ("thread_id", "TEXT"),
+    ("content", "TEXT NOT NULL DEFAULT '{}'"),
+    ("source_session_id", "TEXT"),
+    ("on_wake", "INTEGER NOT NULL DEFAULT 0"),
+];
+const DELIVERED: Columns = &[
+    ("message_out_id", "TEXT PRIMARY KEY"),
+    ("platform_message_id", "TEXT"),
+    ("status", "TEXT NOT NULL DEFAULT 'delivered'"),
+    ("delivered_at", "TEXT NOT NULL DEFAULT ''"),
+];
+const DESTINATIONS: Columns = &[
+    ("name", "TEXT PRIMARY KEY"),
+    ("display_name", "TEXT"),
+    ("type", "TEXT NOT NULL DEFAULT 'channel'"),
+    ("channel_type", "TEXT"),
+    ("platform_id", "TEXT"),
+    ("agent_group_id", "TEXT"),
+];
+const SESSION_ROUTING: Columns = &[
+    ("id", "INTEGER PRIMARY KEY CHECK (id = 1)"),
+    ("channel_type", "TEXT"),
+    ("platform_id", "TEXT"),
+    ("thread_id", "TEXT"),
+];
+const MESSAGES_OUT: Columns = &[
+    ("id", "TEXT PRIMARY KEY"),
+    ("seq", "INTEGER UNIQUE"),
+    ("in_reply_to", "TEXT"),
+    ("timestamp", "TEXT NOT NULL DEFAULT ''"),
+    ("deliver_after", "TEXT"),
+    ("recurrence", "TEXT"),
+    ("kind", "TEXT NOT NULL DEFAULT 'chat'"),
+    ("platform_id", "TEXT"),
+    ("channel_type", "TEXT"),
+    ("thread_id", "TEXT"),
+    ("content", "TEXT NOT NULL DEFAULT '{}'"),
+];
+const PROCESSING_ACK: Columns = &[
+    ("message_id", "TEXT PRIMARY KEY"),
+    ("status", "TEXT NOT NULL DEFAULT 'processing'"),
+    ("status_changed", "TEXT NOT NULL DEFAULT ''"),
+];
+const SESSION_STATE: Columns = &[
+    ("key", "TEXT PRIMARY KEY"),
+    ("value", "TEXT NOT NULL DEFAULT ''"),
+    ("updated_at", "TEXT NOT NULL DEFAULT ''"),
+];
+const CONTAINER_STATE: Columns = &[
+    ("id", "INTEGER PRIMARY KEY CHECK (id = 1)"),
+    ("current_tool", "TEXT"),
+    ("tool_declared_timeout_ms", "INTEGER"),
+    ("tool_started_at", "TEXT"),
+    ("updated_at", "TEXT NOT NULL DEFAULT ''"),
+];
+
+const INBOUND: &[(&str, Columns)] = &[
+    ("messages_in", MESSAGES_IN),
+    ("delivered", DELIVERED),
+    ("destinations", DESTINATIONS),
+    ("session_routing", SESSION_ROUTING),
+];
+const OUTBOUND: &[(&str, Columns)] = &[
+    ("messages_out", MESSAGES_OUT),
+    ("processing_ack", PROCESSING_ACK),
+    ("session_state", SESSION_STATE),
+    ("container_state", CONTAINER_STATE),
+];
+const INBOUND_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS idx_messages_in_series ON messages_in(series_id);
+CREATE INDEX IF NOT EXISTS idx_messages_in_status ON messages_in(status, process_after);";
+const OUTBOUND_INDEXES: &str = "";
+
+/// How long a connection waits on the other side's lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(())
+}
+
+fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    let tx = conn.unchecked_transaction()?;
+    for (table, cols) in tables {
+        let existing: Vec<String> = {
+            let mut st = tx.prepare(&format!("PRAGMA table_info({table})"))?;
+            let rows = st.query_map([], |r| r.get::<_, String>(1))?;
+            rows.collect::<std::result::Result<_, _>>()?
+        };
+        if existing.is_empty() {
+            let body = cols
+                .iter()
+                .map(|(n, d)| format!("{n} {d}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tx.execute(&format!("CREATE TABLE {table} ({body})"), [])?;
+        } else {
+            // Older session folders: add what a newer protocol version introduced.
+            for (name, def) in cols.iter().filter(|(n, _)| !existing.iter().any(|e| e == n)) {
+                let def = def.replace(" UNIQUE", "");
+                tx.execute(&format!("ALTER TABLE {table} ADD COLUMN {name} {def}"), [])?;
+            }
+        }
+    }
+    tx.execute_batch(indexes)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Opens (creating or upgrading) `inbound.db` for writing; the host's side.
+pub fn open_inbound_rw(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    ensure_inbound(&conn)?;
+    Ok(conn)
+}
+
+/// Creates or upgrades the inbound schema on an open connection.
+pub fn ensure_inbound(conn: &Connection) -> Result<()> {
+    ensure_tables(conn, INBOUND, INBOUND_INDEXES)
+}
+
+/// Opens `outbound.db` for writing (the runner's side), creating or upgrading it.
+pub fn open_outbound_rw(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    ensure_tables(&conn, OUTBOUND, OUTBOUND_INDEXES)?;
+    Ok(conn)
+}
+
+/// Opens a session DB read-only (runner → inbound.db, host → outbound.db).
+pub fn open_ro(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Reads SQLite's file change counter (header offset 24), bumped by every commit in rollback
+/// journal mode: a cheap, exact "did this DB change" check that needs no SQL.
+pub fn change_counter(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 28];
+    f.read_exact(&mut head)?;
+    Ok(u32::from_be_bytes([head[24], head[25], head[26], head[27]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_upgrades_and_counts_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("inbound.db");
+        {
+            // An older folder: messages_in without the newer columns.
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(
+                "CREATE TABLE messages_in(id TEXT PRIMARY KEY, seq INTEGER UNIQUE, kind TEXT NOT NULL,
+                 timestamp TEXT NOT NULL, status TEXT DEFAULT 'pending', content TEXT NOT NULL);
+                 INSERT INTO messages_in(id, seq, kind, timestamp, content) VALUES ('a', 2, 'chat', 't', '{}');",
+            )
+            .unwrap();
+        }
+        let c = open_inbound_rw(&p).unwrap();
+        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "delete");
+        let (trig, on_wake): (i64, i64) = c
+            .query_row("SELECT trigger, on_wake FROM messages_in WHERE id='a'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((trig, on_wake), (1, 0));
+        let before = change_counter(&p).unwrap();
+        c.execute("UPDATE messages_in SET status='completed'", []).unwrap();
+        assert_ne!(before, change_counter(&p).unwrap());
+        let o = open_outbound_rw(&dir.path().join("outbound.db")).unwrap();
+        o.execute(
+            "INSERT INTO container_state(id, updated_at) VALUES (1, 'x')",
+            [],
+        )
+        .unwrap();
+        assert!(o
+            .execute("INSERT INTO container_state(id, updated_at) VALUES (2, 'x')", [])
+            .is_err());
+    }
+}
