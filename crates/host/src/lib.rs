@@ -1,1 +1,344 @@
-//! Host.
+//! The NanoClaw host: receives platform messages, routes them into per-session SQLite files,
+//! runs each session's agent-runner, and delivers its replies. See docs/ARCHITECTURE.md.
+
+pub mod channels;
+pub mod config;
+pub mod db;
+pub mod delivery;
+pub mod logging;
+pub mod router;
+pub mod runners;
+pub mod runtime;
+pub mod scheduling;
+pub mod sessions;
+pub mod sweep;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nanoclaw_protocol::Home;
+use tokio::sync::{broadcast, watch};
+
+use channels::InboundEvent;
+use config::Settings;
+use db::Db;
+
+/// Something other parts of the host (and terminal clients) may wait for.
+#[derive(Debug, Clone)]
+pub enum HostEvent {
+    /// An inbound row reached `completed` or `failed` and its replies were delivered.
+    TurnDone {
+        /// `messages_in.id`.
+        message_id: String,
+        /// completed | failed.
+        status: String,
+    },
+}
+
+/// The running host. Shared as `Arc<Host>`.
+pub struct Host {
+    /// Home directory layout.
+    pub home: Home,
+    /// Settings.
+    pub settings: Settings,
+    /// Central DB.
+    pub db: Db,
+    /// Channel adapters.
+    pub channels: channels::Registry,
+    /// Runner lifecycle.
+    pub runners: runners::Runners,
+    /// Router caches.
+    pub router: router::Router,
+    events: broadcast::Sender<HostEvent>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    timers: Mutex<HashMap<String, chrono::DateTime<Utc>>>,
+    send_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    shutdown: watch::Sender<bool>,
+    _lock: Option<std::fs::File>,
+}
+
+/// Kills the process with SIGKILL when `NANOCLAW_FAILPOINT` names this point: lets crash tests
+/// stop the host at an exact step (e.g. between a send and its `delivered` write).
+pub fn failpoint(name: &str) {
+    if std::env::var("NANOCLAW_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "failpoint hit: killing the host");
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// Takes the exclusive host lock of a home, or says who holds it.
+fn take_lock(home: &Home) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(home.data_dir())?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.host_lock())?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!(
+            "another nanoclaw host is already running for {} (stop it, or use `nanoclaw chat` to talk to it)",
+            home.root().display()
+        );
+    }
+    Ok(f)
+}
+
+/// Is a host running for this home right now?
+pub fn host_running(home: &Home) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::OpenOptions::new().write(true).open(home.host_lock()) else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; released when `f` drops.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+impl Host {
+    /// Opens a home for hosting: takes the host lock, opens the DB, picks the runtime.
+    pub fn open(home: Home) -> anyhow::Result<Arc<Self>> {
+        let lock = take_lock(&home)?;
+        let settings = Settings::load(&home)?;
+        let db = Db::open(&home.central_db())?;
+        let runtime: Arc<dyn runtime::Runtime> = match settings.get("NANOCLAW_RUNTIME").as_deref() {
+            None | Some("process") => Arc::new(runtime::process::ProcessRuntime::new(&settings)),
+            Some(other) => anyhow::bail!("NANOCLAW_RUNTIME={other} is not available in this build: use process"),
+        };
+        let max = settings.u64("MAX_CONCURRENT_CONTAINERS", 5) as usize;
+        let channels = channels::Registry::from_settings(&home, &settings);
+        Ok(Arc::new(Self {
+            runners: runners::Runners::new(runtime, max),
+            channels,
+            router: router::Router::default(),
+            events: broadcast::channel(4096).0,
+            locks: Mutex::default(),
+            timers: Mutex::default(),
+            send_failures: Mutex::default(),
+            shutdown: watch::channel(false).0,
+            _lock: Some(lock),
+            home,
+            settings,
+            db,
+        }))
+    }
+
+    /// Starts everything: reconciliation, channels, sweep. Returns once serving.
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        if self.runners.runtime().name() == "process" {
+            tracing::warn!("runtime: process (no container isolation; the agent runs as your user)");
+        }
+        self.runners.runtime().cleanup_orphans().await?;
+        delivery::reconcile_intents(self).await?;
+        // Sessions left "running" by a crashed host have no runner now.
+        self.db
+            .call(|c| Ok(c.execute("UPDATE sessions SET container_status='stopped' WHERE container_status!='stopped'", [])?))
+            .await?;
+        self.ensure_terminal_wiring("main").await?;
+        for ch in self.channels.all() {
+            ch.clone().start(self.clone()).await?;
+        }
+        tokio::spawn(sweep::run(self.clone()));
+        tracing::info!(home = %self.home.root().display(), "host started");
+        Ok(())
+    }
+
+    /// Resolves when shutdown was requested.
+    pub async fn shutdown_signal(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+
+    /// Stops runners and channels; nothing is left half-written (every write is a transaction).
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        for ch in self.channels.all() {
+            ch.stop().await;
+        }
+        self.runners.shutdown().await;
+        tracing::info!("host stopped");
+    }
+
+    /// Routes one inbound event.
+    pub async fn route(self: &Arc<Self>, ev: InboundEvent) -> anyhow::Result<router::RouteOutcome> {
+        router::route(self, ev).await
+    }
+
+    /// Ensures a runner for the session.
+    pub async fn wake(self: &Arc<Self>, session: &str) {
+        self.runners.wake(self, session);
+    }
+
+    /// Acts on a pass outcome: wake if work is due, arm a timer for future work.
+    pub fn schedule(self: &Arc<Self>, session: &str, o: &delivery::PassOutcome) {
+        if o.due_now && !self.runners.view(session).0 {
+            self.runners.wake(self, session);
+        }
+        let Some(due) = o.next_due else { return };
+        {
+            let mut t = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+            if t.get(session).is_some_and(|cur| *cur <= due && *cur > Utc::now()) {
+                return;
+            }
+            t.insert(session.to_string(), due);
+        }
+        let host = self.clone();
+        let session = session.to_string();
+        tokio::spawn(async move {
+            let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(5);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = host.shutdown_signal() => return,
+            }
+            host.timers.lock().unwrap_or_else(|p| p.into_inner()).remove(&session);
+            let (alive, started) = host.runners.view(&session);
+            let view = delivery::RunnerView { alive, started_at: started.as_deref() };
+            match delivery::pass(&host, &session, view).await {
+                Ok(o) => host.schedule(&session, &o),
+                Err(e) => tracing::warn!(session = %session, error = %e, "scheduled pass failed"),
+            }
+        });
+    }
+
+    /// Publishes an event.
+    pub fn emit(&self, ev: HostEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Subscribes to events.
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.events.subscribe()
+    }
+
+    /// The lock serialising passes of one session.
+    pub fn session_lock(&self, session: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(session.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Sends a host notice (not from the agent) straight to a chat.
+    pub async fn notify(&self, channel_type: &str, platform_id: &str, thread_id: Option<&str>, text: &str) {
+        let Some(ch) = self.channels.get(channel_type) else { return };
+        let item = channels::OutboundItem {
+            message_out_id: nanoclaw_protocol::new_id("notice"),
+            platform_id: platform_id.into(),
+            thread_id: thread_id.map(Into::into),
+            in_reply_to: None,
+            content: nanoclaw_protocol::content::Outbound::Message { text: text.into(), files: vec![], extra: Default::default() },
+            files: vec![],
+        };
+        if let Err(e) = ch.send(&item).await {
+            tracing::warn!(channel = channel_type, error = %e, "notice not sent");
+        }
+    }
+
+    /// Answers the agent with a `system` messages_in row (and wakes it).
+    pub async fn write_system(self: &Arc<Self>, sess: &db::sessions::Session, content: String) -> anyhow::Result<()> {
+        let dir = self.home.session(&sess.agent_group_id, &sess.id)?.dir().to_path_buf();
+        let row = sessions::NewInbound::new("system", content);
+        tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
+        self.wake(&sess.id).await;
+        Ok(())
+    }
+
+    /// The session's own chat `(channel_type, platform_id)`.
+    pub async fn default_route(&self, sess: &db::sessions::Session) -> anyhow::Result<Option<(String, String)>> {
+        let Some(mg) = sess.messaging_group_id.clone() else { return Ok(None) };
+        self.db
+            .call(move |c| Ok(db::messaging_groups::get(c, &mg)?.map(|m| (m.channel_type, m.platform_id))))
+            .await
+    }
+
+    /// ACL: a row may go to the session's own chat or to one of its agent's destinations.
+    pub async fn route_allowed(&self, sess: &db::sessions::Session, ct: &str, pid: &str) -> anyhow::Result<bool> {
+        if self.default_route(sess).await?.is_some_and(|(c, p)| c == ct && p == pid) {
+            return Ok(true);
+        }
+        let ag = sess.agent_group_id.clone();
+        let dests = self.db.call(move |c| Ok(db::destinations::for_agent_group(c, &ag)?)).await?;
+        Ok(dests
+            .iter()
+            .any(|d| d.channel_type.as_deref() == Some(ct) && d.platform_id.as_deref() == Some(pid)))
+    }
+
+    /// Whether a previously failing send may be tried again now (exponential backoff from 1 s).
+    pub fn send_allowed_now(&self, out_id: &str) -> bool {
+        let f = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get(out_id) {
+            Some((n, at)) => at.elapsed() >= Duration::from_millis(1000 * 2u64.pow(n.saturating_sub(1).min(6))),
+            None => true,
+        }
+    }
+
+    /// Records a failed send; returns the number of failures so far.
+    pub fn send_failed(&self, out_id: &str) -> u32 {
+        let mut f = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let e = f.entry(out_id.to_string()).or_insert((0, Instant::now()));
+        e.0 += 1;
+        e.1 = Instant::now();
+        e.0
+    }
+
+    /// Forgets failures of a send that went through.
+    pub fn send_succeeded(&self, out_id: &str) {
+        self.send_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(out_id);
+    }
+
+    /// Rewrites destinations and routing of every running session (after a wiring change).
+    pub async fn refresh_projections(&self) -> anyhow::Result<()> {
+        let running = self.runners.running_ids();
+        let home = self.home.clone();
+        self.db
+            .call(move |c| {
+                for id in running {
+                    if let Some(s) = db::sessions::get(c, &id)? {
+                        sessions::project(c, &home, &s)?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// First use of the terminal for an agent: its chat, wiring (pattern `.`) and the
+    /// `cli:local` owner. An existing terminal chat is left as the user configured it.
+    pub async fn ensure_terminal_wiring(&self, folder: &str) -> anyhow::Result<()> {
+        let folder = folder.to_string();
+        let home = self.home.clone();
+        self.db
+            .call(move |c| {
+                nanoclaw_protocol::names::validate(&folder)?;
+                let pid = channels::cli::CliChannel::platform_for(Some(&folder));
+                if db::messaging_groups::find(c, channels::cli::CHANNEL, &pid)?.is_some() {
+                    return Ok(());
+                }
+                let tx = c.transaction()?;
+                let ag = match db::agent_groups::by_folder(&tx, &folder)? {
+                    Some(g) => g,
+                    None if folder == "main" => db::agent_groups::create(&tx, "Main", "main")?,
+                    None => anyhow::bail!("no agent group with folder {folder:?} (create it with `nanoclaw ctl groups create`)"),
+                };
+                std::fs::create_dir_all(home.group_dir(&ag.folder)?)?;
+                let mg = db::messaging_groups::create(&tx, channels::cli::CHANNEL, &pid, Some("terminal"), false, "strict")?;
+                let mut w = db::wirings::NewWiring::new(&mg.id, &ag.id);
+                w.engage_mode = "pattern";
+                w.engage_pattern = Some(".");
+                db::wirings::create(&tx, &w)?;
+                db::users::ensure(&tx, "cli:local", "cli", Some("terminal"))?;
+                db::users::grant(&tx, "cli:local", "owner", None, None)?;
+                tx.commit()?;
+                tracing::info!(folder = %folder, "terminal wired to agent group");
+                Ok(())
+            })
+            .await
+    }
+}

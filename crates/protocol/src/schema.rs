@@ -137,6 +137,32 @@ fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -
     Ok(())
 }
 
+/// Opens an already provisioned `inbound.db` for one write, with `outbound.db` attached
+/// read-only as `ob` (for seq parity and ack sync). The hot path: no schema checks.
+pub fn open_inbound_write(dir: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        dir.join("inbound.db"),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    let ob = dir.join("outbound.db");
+    let uri = format!("file:{}?mode=ro", percent_path(&ob));
+    conn.execute("ATTACH DATABASE ?1 AS ob", [uri])?;
+    Ok(conn)
+}
+
+/// Escapes a path for a SQLite URI filename.
+fn percent_path(p: &Path) -> String {
+    let mut out = String::new();
+    for b in p.to_string_lossy().bytes() {
+        match b {
+            b'%' | b'?' | b'#' | b' ' | 0x80.. => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
+}
+
 /// Opens (creating or upgrading) `inbound.db` for writing; the host's side.
 pub fn open_inbound_rw(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;

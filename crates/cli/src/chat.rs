@@ -1,0 +1,146 @@
+//! `nanoclaw chat`: the terminal client of the `cli` channel. Talks to a running host over
+//! `data/cli.sock`, or starts an embedded host for its own lifetime.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nanoclaw_host::Host;
+use nanoclaw_protocol::Home;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+/// Entry point of `nanoclaw chat`.
+pub fn chat(home: Home, agent: Option<String>, message: Option<String>, timeout: f64) -> anyhow::Result<ExitCode> {
+    if !(timeout > 0.0 && timeout.is_finite()) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let embedded = !nanoclaw_host::host_running(&home);
+    let _logs = if embedded {
+        Some(nanoclaw_host::logging::init(&home, false)?)
+    } else {
+        None
+    };
+    crate::run::runtime()?.block_on(async move {
+        let host = if embedded {
+            let h = Host::open(home.clone())?;
+            h.start().await?;
+            Some(h)
+        } else {
+            None
+        };
+        let stream = UnixStream::connect(home.cli_sock()).await.map_err(|e| {
+            anyhow::anyhow!("cannot reach the host at {}: {e} (is `nanoclaw run` healthy?)", home.cli_sock().display())
+        })?;
+        let result = match message {
+            Some(m) => one_turn(stream, agent, m, Duration::from_secs_f64(timeout)).await,
+            None => interactive(stream, agent, host.clone()).await,
+        };
+        if let Some(h) = host {
+            h.shutdown().await;
+        }
+        result
+    })
+}
+
+async fn send(wr: &mut tokio::net::unix::OwnedWriteHalf, agent: &Option<String>, text: &str) -> anyhow::Result<()> {
+    let mut req = json!({"type": "message", "text": text});
+    if let Some(a) = agent {
+        req["agent"] = json!(a);
+    }
+    let mut line = req.to_string();
+    line.push('\n');
+    wr.write_all(line.as_bytes()).await?;
+    Ok(())
+}
+
+async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let (rd, mut wr) = stream.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    send(&mut wr, &agent, &text).await?;
+    let mut waiting: Option<HashSet<String>> = None;
+    // Events that arrive before "accepted" names our ids are held back, not lost.
+    let mut early: Vec<Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Err(_) => {
+                eprintln!(
+                    "error: no complete reply within {}s (the agent may still be working; see logs/nanoclaw.log)",
+                    timeout.as_secs_f64()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => anyhow::bail!("the host closed the connection before the turn finished"),
+            Ok(Err(e)) => return Err(e.into()),
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+        match v["type"].as_str() {
+            Some("error") => {
+                eprintln!("error: {}", v["error"].as_str().unwrap_or("unknown error"));
+                return Ok(ExitCode::FAILURE);
+            }
+            Some("accepted") => {
+                let ids = v["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect();
+                waiting = Some(ids);
+                for e in std::mem::take(&mut early) {
+                    handle_event(&e, waiting.as_mut().expect("set above"));
+                }
+            }
+            Some(_) => match waiting.as_mut() {
+                Some(w) => handle_event(&v, w),
+                None => early.push(v),
+            },
+            None => {}
+        }
+        if waiting.as_ref().is_some_and(HashSet::is_empty) {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+/// Prints our replies and crosses off finished turns.
+fn handle_event(v: &Value, waiting: &mut HashSet<String>) {
+    let about = |k: &str| v[k].as_str().is_some_and(|id| waiting.contains(id));
+    match v["type"].as_str() {
+        Some("reply") if about("in_reply_to") => println!("{}", v["text"].as_str().unwrap_or_default()),
+        Some("turn_done") if about("id") => {
+            if v["status"] == "failed" {
+                eprintln!("error: the agent failed to process the message");
+            }
+            waiting.remove(v["id"].as_str().unwrap_or_default());
+        }
+        _ => {}
+    }
+}
+
+async fn interactive(stream: UnixStream, agent: Option<String>, _host: Option<Arc<Host>>) -> anyhow::Result<ExitCode> {
+    let (rd, mut wr) = stream.into_split();
+    let mut replies = BufReader::new(rd).lines();
+    let mut input = BufReader::new(tokio::io::stdin()).lines();
+    eprintln!("Talking to {} — type a message, Ctrl-D to quit.", agent.as_deref().unwrap_or("main"));
+    loop {
+        tokio::select! {
+            line = input.next_line() => match line? {
+                Some(l) if l.trim().is_empty() => {}
+                Some(l) => send(&mut wr, &agent, &l).await?,
+                None => return Ok(ExitCode::SUCCESS),
+            },
+            r = replies.next_line() => match r? {
+                Some(l) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&l) else { continue };
+                    match v["type"].as_str() {
+                        Some("reply") => println!("{}", v["text"].as_str().unwrap_or_default()),
+                        Some("error") => eprintln!("error: {}", v["error"].as_str().unwrap_or_default()),
+                        _ => {}
+                    }
+                }
+                None => anyhow::bail!("the host closed the connection"),
+            },
+            _ = crate::run::signal() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}

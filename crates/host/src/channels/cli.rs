@@ -1,0 +1,255 @@
+//! The terminal channel (`cli`, platform `local`, user `cli:local`) on `data/cli.sock`.
+//!
+//! Wire format: JSON lines. Client → host `{"type":"message","text":…,"agent"?:folder}`.
+//! Host → client `{"type":"accepted","ids":[…]}`, `{"type":"error","error":…}`,
+//! `{"type":"reply","id":…,"text":…,"in_reply_to":…}`, `{"type":"turn_done","id":…,"status":…}`.
+//! Every reply is appended (and synced) to `data/cli-transcript.jsonl` before it is shown: that
+//! file is this platform's record, which makes sends reconcilable after a host crash.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use nanoclaw_protocol::content::Outbound;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::broadcast;
+
+use super::{Capabilities, Channel, InboundEvent, OutboundItem, Reconciled};
+use crate::{Host, HostEvent};
+
+/// Channel type of the terminal.
+pub const CHANNEL: &str = "cli";
+/// Platform id of the default terminal chat.
+pub const PLATFORM: &str = "local";
+/// Longest accepted line from a client (a bit over the router's text limit, so the router reports it).
+const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// The terminal channel.
+pub struct CliChannel {
+    sock: PathBuf,
+    transcript: PathBuf,
+    sent: Mutex<Option<HashSet<String>>>,
+    replies: broadcast::Sender<Value>,
+}
+
+impl CliChannel {
+    /// A terminal channel for a home.
+    pub fn new(home: &nanoclaw_protocol::Home) -> Self {
+        Self {
+            sock: home.cli_sock(),
+            transcript: home.data_dir().join("cli-transcript.jsonl"),
+            sent: Mutex::new(None),
+            replies: broadcast::channel(1024).0,
+        }
+    }
+
+    fn with_sent<T>(&self, f: impl FnOnce(&mut HashSet<String>) -> T) -> T {
+        let mut g = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let set = g.get_or_insert_with(|| {
+            std::fs::read_to_string(&self.transcript)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| v["id"].as_str().map(str::to_string))
+                .collect()
+        });
+        f(set)
+    }
+
+    /// Platform id for a terminal chat with one agent (`local` is the default agent's).
+    pub fn platform_for(agent: Option<&str>) -> String {
+        match agent {
+            None | Some("main") => PLATFORM.to_string(),
+            Some(folder) => format!("{PLATFORM}:{folder}"),
+        }
+    }
+}
+
+#[async_trait]
+impl Channel for CliChannel {
+    fn channel_type(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    async fn start(self: Arc<Self>, host: Arc<Host>) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(&self.sock);
+        let listener = UnixListener::bind(&self.sock)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.sock.display()))?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let me = me.clone();
+                let host = host.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.serve(stream, host).await {
+                        tracing::debug!(error = %e, "terminal client ended");
+                    }
+                });
+            }
+        });
+        Ok(())
+    }
+
+    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
+        let text = match &item.content {
+            Outbound::Message { text, .. } => text.clone(),
+            Outbound::Card { fallback_text, .. } => fallback_text.clone(),
+            Outbound::AskQuestion {
+                title,
+                question,
+                options,
+                ..
+            } => {
+                let mut t = format!("{title}\n{question}");
+                for (i, o) in options.iter().enumerate() {
+                    let label = o.as_str().map(str::to_string).unwrap_or_else(|| o["label"].as_str().unwrap_or_default().to_string());
+                    t.push_str(&format!("\n  {}. {label}", i + 1));
+                }
+                t
+            }
+            Outbound::Edit { text, .. } => format!("(edited) {text}"),
+            Outbound::Reaction { .. } | Outbound::System { .. } => {
+                tracing::debug!(id = %item.message_out_id, "terminal has no reactions; skipped");
+                return Ok(None);
+            }
+        };
+        let line = json!({
+            "type": "reply",
+            "id": item.message_out_id,
+            "platform_id": item.platform_id,
+            "in_reply_to": item.in_reply_to,
+            "text": text,
+        });
+        let path = self.transcript.clone();
+        let rec = line.to_string();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            f.write_all(rec.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_data()
+        })
+        .await??;
+        self.with_sent(|s| s.insert(item.message_out_id.clone()));
+        let _ = self.replies.send(line);
+        Ok(Some(item.message_out_id.clone()))
+    }
+
+    async fn reconcile(&self, message_out_id: &str) -> Reconciled {
+        if self.with_sent(|s| s.contains(message_out_id)) {
+            Reconciled::Sent(Some(message_out_id.to_string()))
+        } else {
+            Reconciled::NotSent
+        }
+    }
+
+    async fn stop(&self) {
+        let _ = std::fs::remove_file(&self.sock);
+    }
+}
+
+impl CliChannel {
+    async fn serve(self: Arc<Self>, stream: UnixStream, host: Arc<Host>) -> anyhow::Result<()> {
+        let (rd, mut wr) = stream.into_split();
+        let mut lines = BufReader::new(rd);
+        let mut replies = self.replies.subscribe();
+        let mut events = host.subscribe();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
+        let mut buf = Vec::new();
+        loop {
+            tokio::select! {
+                n = read_line_capped(&mut lines, &mut buf) => {
+                    if n? == 0 { return Ok(()); }
+                    let reply = match serde_json::from_slice::<Value>(&buf) {
+                        Ok(v) => self.handle(&host, v).await,
+                        Err(e) => json!({"type": "error", "error": format!("bad request: {e}")}),
+                    };
+                    let _ = tx.send(reply).await;
+                }
+                Some(v) = rx.recv() => write_json(&mut wr, &v).await?,
+                r = replies.recv() => match r {
+                    Ok(v) => write_json(&mut wr, &v).await?,
+                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(n, "terminal client lagged"),
+                    Err(_) => return Ok(()),
+                },
+                e = events.recv() => match e {
+                    Ok(HostEvent::TurnDone { message_id, status }) => {
+                        write_json(&mut wr, &json!({"type": "turn_done", "id": message_id, "status": status})).await?
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    async fn handle(&self, host: &Arc<Host>, req: Value) -> Value {
+        match req["type"].as_str() {
+            Some("message") => {}
+            Some("ping") => return json!({"type": "pong"}),
+            other => return json!({"type": "error", "error": format!("unknown request type {other:?}")}),
+        }
+        let agent = req["agent"].as_str();
+        if let Some(a) = agent {
+            if let Err(e) = host.ensure_terminal_wiring(a).await {
+                return json!({"type": "error", "error": e.to_string()});
+            }
+        }
+        let ev = InboundEvent {
+            channel_type: CHANNEL.into(),
+            platform_id: Self::platform_for(agent),
+            thread_id: None,
+            sender_handle: PLATFORM.into(),
+            sender_name: std::env::var("USER").unwrap_or_else(|_| "you".into()),
+            text: req["text"].as_str().unwrap_or_default().to_string(),
+            is_mention: true,
+            is_group: false,
+            chat_name: Some("terminal".into()),
+        };
+        match host.route(ev).await {
+            Ok(out) if out.accepted.is_empty() => {
+                json!({"type": "error", "error": out.dropped.unwrap_or_else(|| "message was not routed to any agent".into())})
+            }
+            Ok(out) => json!({"type": "accepted", "ids": out.accepted.iter().map(|a| &a.message_id).collect::<Vec<_>>()}),
+            Err(e) => json!({"type": "error", "error": e.to_string()}),
+        }
+    }
+}
+
+async fn write_json(wr: &mut tokio::net::unix::OwnedWriteHalf, v: &Value) -> std::io::Result<()> {
+    let mut s = v.to_string();
+    s.push('\n');
+    wr.write_all(s.as_bytes()).await
+}
+
+/// Reads one line into `buf` (without the newline); a line over [`MAX_LINE`] is an error.
+async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    buf.clear();
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(buf.len());
+        }
+        if let Some(i) = avail.iter().position(|&b| b == b'\n') {
+            buf.extend_from_slice(&avail[..i]);
+            r.consume(i + 1);
+            return Ok(buf.len() + 1);
+        }
+        let n = avail.len();
+        buf.extend_from_slice(avail);
+        r.consume(n);
+        if buf.len() > MAX_LINE {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request line too long"));
+        }
+    }
+}

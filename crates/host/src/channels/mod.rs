@@ -1,0 +1,134 @@
+//! Channel adapters: a platform turned into (channel_type, platform_id, thread_id, message) and back.
+//!
+//! Adding a channel = one module + one line in [`Registry::from_settings`] (+ a cargo feature
+//! for heavy ones). Routing, delivery and runtimes never name a channel.
+
+pub mod cli;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use nanoclaw_protocol::content::Outbound;
+
+use crate::Host;
+
+/// What a platform can do; the host degrades gracefully for what it cannot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    /// Sub-threads.
+    pub threads: bool,
+    /// @mentions of the bot.
+    pub mentions: bool,
+    /// Editing sent messages.
+    pub edits: bool,
+    /// Reactions.
+    pub reactions: bool,
+    /// Buttons / cards.
+    pub buttons: bool,
+    /// File uploads.
+    pub files: bool,
+    /// Typing indicator.
+    pub typing: bool,
+    /// Can DM a user who never wrote first.
+    pub cold_dm: bool,
+}
+
+/// A message normalised by an adapter, ready for the router.
+#[derive(Debug, Clone, Default)]
+pub struct InboundEvent {
+    /// Channel.
+    pub channel_type: String,
+    /// Namespaced chat id.
+    pub platform_id: String,
+    /// Sub-thread.
+    pub thread_id: Option<String>,
+    /// Sender's id on the platform (the user row is `<channel_type>:<handle>`).
+    pub sender_handle: String,
+    /// Sender's display name.
+    pub sender_name: String,
+    /// Text.
+    pub text: String,
+    /// The bot was mentioned (or replied to).
+    pub is_mention: bool,
+    /// A group chat (false = DM).
+    pub is_group: bool,
+    /// Chat display name.
+    pub chat_name: Option<String>,
+}
+
+/// One outbound row handed to an adapter.
+#[derive(Debug, Clone)]
+pub struct OutboundItem {
+    /// `messages_out.id`: adapters that can use an idempotency key use this one.
+    pub message_out_id: String,
+    /// Chat.
+    pub platform_id: String,
+    /// Thread.
+    pub thread_id: Option<String>,
+    /// The inbound row this answers.
+    pub in_reply_to: Option<String>,
+    /// What to do.
+    pub content: Outbound,
+    /// Absolute paths of files to upload.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// After a crash: did a send that was in flight reach the platform?
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reconciled {
+    /// Yes, with this platform message id.
+    Sent(Option<String>),
+    /// No: safe to send.
+    NotSent,
+    /// The platform cannot tell: treated as sent (at most once, logged).
+    Unknown,
+}
+
+/// A platform adapter.
+#[async_trait]
+pub trait Channel: Send + Sync {
+    /// `cli`, `telegram`…
+    fn channel_type(&self) -> &'static str;
+    /// Declared capabilities.
+    fn capabilities(&self) -> Capabilities;
+    /// Starts receiving; inbound events go to `host.route(…)`.
+    async fn start(self: Arc<Self>, host: Arc<Host>) -> anyhow::Result<()>;
+    /// Sends one outbound item; returns the platform message id.
+    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>>;
+    /// Answers whether an in-flight send reached the platform.
+    async fn reconcile(&self, _message_out_id: &str) -> Reconciled {
+        Reconciled::Unknown
+    }
+    /// Typing indicator on/off (no-op where unsupported).
+    async fn typing(&self, _platform_id: &str, _thread_id: Option<&str>, _on: bool) {}
+    /// Stops receiving.
+    async fn stop(&self) {}
+}
+
+/// The channels this host runs, by channel_type.
+#[derive(Default, Clone)]
+pub struct Registry {
+    by_type: HashMap<&'static str, Arc<dyn Channel>>,
+}
+
+impl Registry {
+    /// Builds the enabled channels. Register new adapters here.
+    pub fn from_settings(home: &nanoclaw_protocol::Home, _settings: &crate::config::Settings) -> Self {
+        let mut r = Self::default();
+        r.register(Arc::new(cli::CliChannel::new(home)));
+        r
+    }
+    /// Adds an adapter.
+    pub fn register(&mut self, ch: Arc<dyn Channel>) {
+        self.by_type.insert(ch.channel_type(), ch);
+    }
+    /// The adapter for a channel type.
+    pub fn get(&self, channel_type: &str) -> Option<&Arc<dyn Channel>> {
+        self.by_type.get(channel_type)
+    }
+    /// All adapters.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Channel>> {
+        self.by_type.values()
+    }
+}

@@ -1,0 +1,116 @@
+//! Settings: environment variables override `nanoclaw.toml`; secrets come from `.env`.
+//!
+//! Each module reads the keys it uses where it uses them (`settings.u64("IDLE_TIMEOUT", …)`),
+//! so there is no central struct to keep in sync with the features.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Loaded settings of one home.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    file: HashMap<String, String>,
+    secrets: HashMap<String, String>,
+}
+
+impl Settings {
+    /// Reads `nanoclaw.toml` and `.env` of a home (both optional).
+    pub fn load(home: &nanoclaw_protocol::Home) -> anyhow::Result<Self> {
+        let mut file = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(home.config_file()) {
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", home.config_file().display()))?;
+            for (k, v) in table {
+                let v = match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                file.insert(k.to_ascii_uppercase(), v);
+            }
+        }
+        Ok(Self {
+            file,
+            secrets: read_env_file(&home.env_file()),
+        })
+    }
+
+    /// A setting: env var first, then `nanoclaw.toml` (keys case-insensitive there).
+    pub fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.file.get(key).cloned())
+    }
+
+    /// A secret: env var first, then `.env`.
+    pub fn secret(&self, key: &str) -> Option<String> {
+        self.get(key).or_else(|| self.secrets.get(key).cloned())
+    }
+
+    /// A numeric setting; an unparsable value is reported once and the default used.
+    pub fn u64(&self, key: &str, default: u64) -> u64 {
+        match self.get(key) {
+            Some(v) => v.trim().parse().unwrap_or_else(|_| {
+                tracing::warn!(key, value = %v, default, "setting is not a number; using the default");
+                default
+            }),
+            None => default,
+        }
+    }
+
+    /// A duration setting given in milliseconds.
+    pub fn millis(&self, key: &str, default_ms: u64) -> Duration {
+        Duration::from_millis(self.u64(key, default_ms))
+    }
+
+    /// The configured timezone (`TZ`), UTC when unset or unknown.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.get("TZ")
+            .and_then(|tz| tz.trim_start_matches(':').parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+}
+
+/// Parses `KEY=VALUE` lines (comments, blank lines and optional quotes allowed).
+fn read_env_file(path: &Path) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                return None;
+            }
+            let (k, v) = l.trim_start_matches("export ").split_once('=')?;
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            Some((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_and_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = nanoclaw_protocol::Home::new(dir.path());
+        std::fs::write(home.env_file(), "# c\nNC_TEST_SECRET=\"abc\"\nexport NC_X='y'\n").unwrap();
+        std::fs::write(home.config_file(), "nc_test_num = 42\nnc_test_str = \"s\"\n").unwrap();
+        let s = Settings::load(&home).unwrap();
+        assert_eq!(s.secret("NC_TEST_SECRET").as_deref(), Some("abc"));
+        assert_eq!(s.secret("NC_X").as_deref(), Some("y"));
+        assert_eq!(s.u64("NC_TEST_NUM", 1), 42);
+        assert_eq!(s.u64("NC_TEST_STR", 7), 7);
+        assert_eq!(s.get("NC_TEST_SECRET"), None, "secrets are not settings");
+    }
+}

@@ -1,0 +1,92 @@
+//! `messaging_groups`: one chat on one platform.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+/// One chat.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagingGroup {
+    /// Id.
+    pub id: String,
+    /// Channel (`cli`, `telegram`…).
+    pub channel_type: String,
+    /// Namespaced platform id (`telegram:123`).
+    pub platform_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Group chat (vs DM).
+    pub is_group: bool,
+    /// strict | request_approval | public.
+    pub unknown_sender_policy: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+const COLS: &str = "id, channel_type, platform_id, name, is_group, unknown_sender_policy, created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<MessagingGroup> {
+    Ok(MessagingGroup {
+        id: r.get(0)?,
+        channel_type: r.get(1)?,
+        platform_id: r.get(2)?,
+        name: r.get(3)?,
+        is_group: r.get(4)?,
+        unknown_sender_policy: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+/// By id.
+pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<MessagingGroup>> {
+    c.query_row(&format!("SELECT {COLS} FROM messaging_groups WHERE id = ?1"), [id], from_row)
+        .optional()
+}
+
+/// By (channel_type, platform_id).
+pub fn find(c: &Connection, channel_type: &str, platform_id: &str) -> rusqlite::Result<Option<MessagingGroup>> {
+    c.query_row(
+        &format!("SELECT {COLS} FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2"),
+        [channel_type, platform_id],
+        from_row,
+    )
+    .optional()
+}
+
+/// Creates a chat with the given unknown-sender policy.
+pub fn create(
+    c: &Connection,
+    channel_type: &str,
+    platform_id: &str,
+    name: Option<&str>,
+    is_group: bool,
+    policy: &str,
+) -> rusqlite::Result<MessagingGroup> {
+    let g = MessagingGroup {
+        id: nanoclaw_protocol::new_id("mg"),
+        channel_type: channel_type.into(),
+        platform_id: platform_id.into(),
+        name: name.map(str::to_string),
+        is_group,
+        unknown_sender_policy: policy.into(),
+        created_at: super::now(),
+    };
+    c.execute(
+        &format!("INSERT INTO messaging_groups({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![g.id, g.channel_type, g.platform_id, g.name, g.is_group, g.unknown_sender_policy, g.created_at],
+    )?;
+    Ok(g)
+}
+
+/// Finds the chat or records it (an unknown chat gets the strict policy and no wiring).
+pub fn find_or_create(
+    c: &Connection,
+    channel_type: &str,
+    platform_id: &str,
+    name: Option<&str>,
+    is_group: bool,
+) -> rusqlite::Result<(MessagingGroup, bool)> {
+    if let Some(g) = find(c, channel_type, platform_id)? {
+        return Ok((g, false));
+    }
+    Ok((create(c, channel_type, platform_id, name, is_group, "strict")?, true))
+}

@@ -1,0 +1,63 @@
+//! The central DB (`data/v2.db`): one connection, owned by the host, split by entity.
+//!
+//! SQLite calls block, so async code reaches the connection through [`Db::call`], which runs
+//! the closure on tokio's blocking pool. Sync code (the CLI without a host) uses [`Db::with`].
+
+pub mod agent_groups;
+pub mod destinations;
+pub mod intents;
+pub mod messaging_groups;
+pub mod migrations;
+pub mod sessions;
+pub mod unregistered;
+pub mod users;
+pub mod wirings;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+/// Shared handle to the central DB.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the central DB.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::run(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection from synchronous code.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Runs `f` on the connection from async code, off the async workers.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.with(f)).await?
+    }
+}
+
+/// Current time in the stored format.
+pub fn now() -> String {
+    nanoclaw_protocol::time::now()
+}

@@ -1,0 +1,63 @@
+//! `unregistered_senders`: audit of dropped messages (unknown senders, unknown chats), with counts.
+
+use rusqlite::{params, Connection};
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, Copy)]
+pub enum Reason {
+    /// The chat has no wiring.
+    UnknownChat,
+    /// strict policy refused an unknown sender.
+    UnknownSender,
+    /// sender_scope=known refused the sender.
+    NotInScope,
+    /// Content could not be accepted (too large, malformed).
+    BadInput,
+}
+
+impl Reason {
+    /// Stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownChat => "unknown_chat",
+            Self::UnknownSender => "unknown_sender",
+            Self::NotInScope => "sender_scope",
+            Self::BadInput => "bad_input",
+        }
+    }
+}
+
+/// Records (or counts again) a dropped message.
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    c: &Connection,
+    channel_type: &str,
+    platform_id: &str,
+    user_id: Option<&str>,
+    sender_name: Option<&str>,
+    reason: Reason,
+    messaging_group_id: Option<&str>,
+    agent_group_id: Option<&str>,
+) -> rusqlite::Result<()> {
+    let now = super::now();
+    c.prepare_cached(
+        "INSERT INTO unregistered_senders(id, channel_type, platform_id, user_id, sender_name, reason,
+            messaging_group_id, agent_group_id, message_count, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)
+         ON CONFLICT(channel_type, platform_id, user_id, reason) DO UPDATE SET
+            message_count = message_count + 1, last_seen = excluded.last_seen,
+            sender_name = COALESCE(excluded.sender_name, sender_name)",
+    )?
+    .execute(params![
+        nanoclaw_protocol::new_id("drop"),
+        channel_type,
+        platform_id,
+        user_id.unwrap_or(""),
+        sender_name,
+        reason.as_str(),
+        messaging_group_id,
+        agent_group_id,
+        now
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! The per-session pass: sync acks, recover dead work, re-arm recurrences, deliver outbound rows.
+//!
+//! One mechanism serves the fast path (a running session's outbound.db changed), the runner-exit
+//! path and the sweep. Passes of one session are serialised by the session lock, so a row is
+//! never handed to two sends at once; the `delivered` row plus the `delivery_intents` write-ahead
+//! record make each send happen once even across a host crash.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use nanoclaw_protocol::content::Outbound;
+use nanoclaw_protocol::{schema, time};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::channels::{OutboundItem, Reconciled};
+use crate::db;
+use crate::{Host, HostEvent};
+
+/// Attempts a failing send gets before it is recorded `failed`.
+pub const SEND_ATTEMPTS: u32 = 5;
+/// Processing attempts of an inbound row before it is `failed` (DESIGN §6 sweep).
+pub const MAX_TRIES: i64 = 5;
+
+/// What the runner state is, as the caller knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerView<'a> {
+    /// A runner is alive for this session.
+    pub alive: bool,
+    /// When it started (protocol time); acks older than this are from a dead runner.
+    pub started_at: Option<&'a str>,
+}
+
+/// What a pass found, for the caller's scheduling.
+#[derive(Debug, Default, Clone)]
+pub struct PassOutcome {
+    /// Due pending trigger rows exist (a stopped session must be woken).
+    pub due_now: bool,
+    /// Earliest future `process_after` / `deliver_after`.
+    pub next_due: Option<chrono::DateTime<Utc>>,
+    /// Rows are in `processing`.
+    pub busy: bool,
+}
+
+struct DueOut {
+    id: String,
+    kind: String,
+    in_reply_to: Option<String>,
+    channel_type: Option<String>,
+    platform_id: Option<String>,
+    thread_id: Option<String>,
+    content: String,
+}
+
+struct Scan {
+    finished: Vec<(String, String)>,
+    exhausted: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    due_out: Vec<DueOut>,
+    outcome: PassOutcome,
+}
+
+/// Runs one pass over a session. Cheap when nothing changed.
+pub async fn pass(host: &Arc<Host>, session_id: &str, view: RunnerView<'_>) -> anyhow::Result<PassOutcome> {
+    let lock = host.session_lock(session_id);
+    let _guard = lock.lock().await;
+    let Some(sess) = host.db.call({
+        let id = session_id.to_string();
+        move |c| Ok(db::sessions::get(c, &id)?)
+    })
+    .await?
+    else {
+        return Ok(PassOutcome::default());
+    };
+    let paths = host.home.session(&sess.agent_group_id, &sess.id)?;
+    let dir = paths.dir().to_path_buf();
+    if !paths.inbound_db().exists() {
+        return Ok(PassOutcome::default());
+    }
+    let alive = view.alive;
+    let started = view.started_at.map(str::to_string);
+    let tz = host.settings.timezone();
+    let retry_base = host.settings.millis("NANOCLAW_RETRY_BASE_MS", 5_000);
+    let scan = tokio::task::spawn_blocking(move || scan(&dir, alive, started.as_deref(), tz, retry_base)).await??;
+
+    for row in &scan.due_out {
+        if let Err(e) = deliver_one(host, &sess, &paths, row).await {
+            tracing::warn!(session = %sess.id, id = %row.id, error = %e, "delivery failed; will retry");
+        }
+    }
+    for (id, status) in scan.finished {
+        host.emit(HostEvent::TurnDone { message_id: id, status });
+    }
+    for (id, ct, pid, thread) in scan.exhausted {
+        if let (Some(ct), Some(pid)) = (ct, pid) {
+            host.notify(&ct, &pid, thread.as_deref(), "Sorry, I could not process your message after several attempts. Please try again.").await;
+        }
+        host.emit(HostEvent::TurnDone { message_id: id, status: "failed".into() });
+    }
+    Ok(scan.outcome)
+}
+
+fn scan(
+    dir: &std::path::Path,
+    alive: bool,
+    started_at: Option<&str>,
+    tz: chrono_tz::Tz,
+    retry_base: Duration,
+) -> anyhow::Result<Scan> {
+    let mut c = schema::open_inbound_write(dir)?;
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = Utc::now();
+    let now_s = time::fmt(now);
+    let mut finished = Vec::new();
+
+    // 1. processing_ack → messages_in.
+    let acks: Vec<(String, String, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT a.message_id, a.status, a.status_changed FROM ob.processing_ack a
+             JOIN main.messages_in m ON m.id = a.message_id
+             WHERE m.status IN ('pending', 'processing') AND a.status != m.status",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, status, changed) in acks {
+        let take = match status.as_str() {
+            "completed" | "failed" => true,
+            // A 'processing' ack counts only if the live runner wrote it: a dead runner's ack
+            // would otherwise flip a row reset for retry back to 'processing'.
+            "processing" => alive && started_at.is_some_and(|s| changed.as_str() >= s),
+            _ => false,
+        };
+        if take {
+            tx.execute("UPDATE main.messages_in SET status=?2 WHERE id=?1", params![id, status])?;
+            if status != "processing" {
+                finished.push((id, status));
+            }
+        }
+    }
+
+    // 2. Work of a dead runner goes back to pending with backoff, or fails after MAX_TRIES.
+    let mut exhausted = Vec::new();
+    if !alive {
+        let stuck: Vec<(String, i64, Option<String>, Option<String>, Option<String>)> = {
+            let mut st = tx.prepare_cached(
+                "SELECT id, COALESCE(tries, 0), channel_type, platform_id, thread_id
+                 FROM main.messages_in WHERE status='processing'",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, tries, ct, pid, thread) in stuck {
+            let tries = tries + 1;
+            if tries >= MAX_TRIES {
+                tx.execute("UPDATE main.messages_in SET status='failed', tries=?2 WHERE id=?1", params![id, tries])?;
+                tracing::warn!(id = %id, tries, "message failed after its last try");
+                exhausted.push((id, ct, pid, thread));
+            } else {
+                let backoff = retry_base * 2u32.pow((tries - 1) as u32);
+                let after = time::fmt(now + chrono::Duration::from_std(backoff)?);
+                tx.execute(
+                    "UPDATE main.messages_in SET status='pending', tries=?2, process_after=?3 WHERE id=?1",
+                    params![id, tries, after],
+                )?;
+                tracing::info!(id = %id, tries, retry_at = %after, "runner died mid-turn; message will be retried");
+            }
+        }
+    }
+
+    // 3. Recurring rows re-arm from their scheduled time.
+    let recurring: Vec<(String, String, Option<String>, String, Option<String>)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT id, recurrence, process_after, timestamp, series_id FROM main.messages_in
+             WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, cron, after, ts, series) in recurring {
+        let scheduled = after.as_deref().or(Some(ts.as_str())).and_then(time::parse).unwrap_or(now);
+        match crate::scheduling::next_occurrence(&cron, tz, scheduled, now) {
+            Ok(next) => {
+                let max = nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?
+                    .max(nanoclaw_protocol::seq::max_seq(&tx, "ob.messages_out")?);
+                let seq = nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Host, max);
+                tx.execute(
+                    "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
+                       series_id, tries, trigger, platform_id, channel_type, thread_id, content, source_session_id, on_wake)
+                     SELECT ?2, ?3, kind, ?4, 'pending', ?5, recurrence, COALESCE(series_id, id), 0, trigger,
+                       platform_id, channel_type, thread_id, content, source_session_id, on_wake
+                     FROM main.messages_in WHERE id=?1",
+                    params![id, nanoclaw_protocol::new_id("msg"), seq, now_s, time::fmt(next)],
+                )?;
+                tracing::info!(series = ?series.unwrap_or(id.clone()), next = %time::fmt(next), "recurring message re-armed");
+            }
+            Err(e) => tracing::warn!(id = %id, error = %e, "recurrence dropped"),
+        }
+        tx.execute("UPDATE main.messages_in SET recurrence=NULL WHERE id=?1", [&id])?;
+    }
+
+    // 4. Outbound rows due for delivery.
+    let due_out: Vec<DueOut> = {
+        let mut st = tx.prepare_cached(
+            "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
+             FROM ob.messages_out o
+             WHERE NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)
+               AND (o.deliver_after IS NULL OR o.deliver_after <= ?1)
+             ORDER BY o.seq",
+        )?;
+        let rows = st.query_map([&now_s], |r| {
+            Ok(DueOut {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                in_reply_to: r.get(2)?,
+                channel_type: r.get(3)?,
+                platform_id: r.get(4)?,
+                thread_id: r.get(5)?,
+                content: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+
+    // 5. What is left to do, for scheduling.
+    let due_now: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM main.messages_in WHERE status='pending' AND trigger=1
+           AND (process_after IS NULL OR process_after <= ?1))",
+        [&now_s],
+        |r| r.get(0),
+    )?;
+    let next_in: Option<String> = tx
+        .query_row(
+            "SELECT MIN(process_after) FROM main.messages_in WHERE status='pending' AND process_after > ?1",
+            [&now_s],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let next_out: Option<String> = tx
+        .query_row(
+            "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
+             AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
+            [&now_s],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let busy: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM main.messages_in WHERE status='processing')",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    let next_due = [next_in, next_out].into_iter().flatten().filter_map(|s| time::parse(&s)).min();
+    Ok(Scan {
+        finished,
+        exhausted,
+        due_out,
+        outcome: PassOutcome { due_now, next_due, busy },
+    })
+}
+
+/// Records a row's fate in inbound.db.
+fn record_delivered(dir: &std::path::Path, out_id: &str, platform_msg: Option<&str>, status: &str) -> anyhow::Result<()> {
+    let c = Connection::open(dir.join("inbound.db"))?;
+    c.busy_timeout(schema::BUSY_TIMEOUT)?;
+    c.execute(
+        "INSERT OR IGNORE INTO delivered(message_out_id, platform_message_id, status, delivered_at) VALUES (?1, ?2, ?3, ?4)",
+        params![out_id, platform_msg, status, time::now()],
+    )?;
+    Ok(())
+}
+
+async fn deliver_one(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    paths: &nanoclaw_protocol::SessionPaths,
+    row: &DueOut,
+) -> anyhow::Result<()> {
+    let dir = paths.dir().to_path_buf();
+    let fate = |status: &'static str, pmid: Option<String>| {
+        let dir = dir.clone();
+        let id = row.id.clone();
+        async move { tokio::task::spawn_blocking(move || record_delivered(&dir, &id, pmid.as_deref(), status)).await? }
+    };
+    let content = match Outbound::parse(&row.kind, &row.content) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(session = %sess.id, id = %row.id, error = %e, "outbound row dropped: bad content");
+            return fate("failed", None).await;
+        }
+    };
+    if let Outbound::System { action, .. } = &content {
+        // System actions (approvals, scheduling, self-modification) arrive with their issues;
+        // until then the agent is told the action is not available instead of hearing nothing.
+        let reply = serde_json::json!({"action": action, "status": "error", "result": format!("action {action:?} is not supported by this host yet")});
+        host.write_system(sess, reply.to_string()).await?;
+        return fate("delivered", None).await;
+    }
+    let (ct, pid) = match (&row.channel_type, &row.platform_id) {
+        (Some(ct), Some(pid)) => (ct.clone(), pid.clone()),
+        _ => match host.default_route(sess).await? {
+            Some(r) => r,
+            None => {
+                tracing::warn!(session = %sess.id, id = %row.id, "outbound row has no route; dropped");
+                return fate("failed", None).await;
+            }
+        },
+    };
+    if !host.route_allowed(sess, &ct, &pid).await? {
+        tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, platform = %pid, "outbound row to a destination outside the ACL; dropped");
+        return fate("failed", None).await;
+    }
+    let Some(channel) = host.channels.get(&ct).cloned() else {
+        tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, "no adapter for channel; dropped");
+        return fate("failed", None).await;
+    };
+    let files = match &content {
+        Outbound::Message { files, .. } => {
+            let outbox = paths.outbox(&row.id)?;
+            files
+                .iter()
+                .filter_map(|f| nanoclaw_protocol::names::validate(f).ok().map(|f| outbox.join(f)))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let item = OutboundItem {
+        message_out_id: row.id.clone(),
+        platform_id: pid,
+        thread_id: row.thread_id.clone(),
+        in_reply_to: row.in_reply_to.clone(),
+        content,
+        files,
+    };
+    if !host.send_allowed_now(&row.id) {
+        return Ok(());
+    }
+    let (sid, oid) = (sess.id.clone(), row.id.clone());
+    host.db
+        .call({
+            let ct = ct.clone();
+            move |c| Ok(db::intents::begin(c, &sid, &oid, &ct)?)
+        })
+        .await?;
+    crate::failpoint("before_send");
+    match channel.send(&item).await {
+        Ok(pmid) => {
+            crate::failpoint("after_send");
+            fate("delivered", pmid).await?;
+            host.send_succeeded(&row.id);
+        }
+        Err(e) => {
+            if host.send_failed(&row.id) >= SEND_ATTEMPTS {
+                tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
+                fate("failed", None).await?;
+                let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
+                host.write_system(sess, note.to_string()).await?;
+            } else {
+                tracing::warn!(session = %sess.id, id = %row.id, error = %e, "send failed; will retry");
+            }
+        }
+    }
+    let (sid, oid) = (sess.id.clone(), row.id.clone());
+    host.db.call(move |c| Ok(db::intents::end(c, &sid, &oid)?)).await?;
+    if let Some(dir) = item.files.first().and_then(|f| f.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
+
+/// At start: settles sends that were in flight when the host last stopped.
+pub async fn reconcile_intents(host: &Arc<Host>) -> anyhow::Result<()> {
+    let intents = host.db.call(|c| Ok(db::intents::all(c)?)).await?;
+    for (sid, oid, ct) in intents {
+        let sess = host.db.call({
+            let sid = sid.clone();
+            move |c| Ok(db::sessions::get(c, &sid)?)
+        })
+        .await?;
+        if let Some(sess) = sess {
+            let dir = host.home.session(&sess.agent_group_id, &sess.id)?.dir().to_path_buf();
+            let already: bool = {
+                let (dir, oid) = (dir.clone(), oid.clone());
+                tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+                    let c = schema::open_ro(&dir.join("inbound.db"))?;
+                    Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM delivered WHERE message_out_id=?1)", [&oid], |r| r.get(0))?)
+                })
+                .await??
+            };
+            if !already {
+                let verdict = match host.channels.get(&ct) {
+                    Some(ch) => ch.reconcile(&oid).await,
+                    None => Reconciled::Unknown,
+                };
+                tracing::info!(session = %sid, id = %oid, ?verdict, "reconciled an interrupted send");
+                let pmid = match verdict {
+                    Reconciled::NotSent => None,
+                    Reconciled::Sent(p) => Some(p),
+                    Reconciled::Unknown => {
+                        tracing::warn!(id = %oid, "platform cannot tell whether the send happened; not re-sending (at most once)");
+                        Some(None)
+                    }
+                };
+                if let Some(p) = pmid {
+                    let (dir, oid) = (dir.clone(), oid.clone());
+                    tokio::task::spawn_blocking(move || record_delivered(&dir, &oid, p.as_deref(), "delivered")).await??;
+                }
+            }
+        }
+        host.db.call(move |c| Ok(db::intents::end(c, &sid, &oid)?)).await?;
+    }
+    Ok(())
+}

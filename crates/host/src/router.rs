@@ -1,0 +1,208 @@
+//! The router (DESIGN §6): chat → wirings → sessions → inbound.db rows → wake.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nanoclaw_protocol::content::{Chat, Inbound};
+use regex::Regex;
+use rusqlite::{params, Connection};
+
+use crate::channels::InboundEvent;
+use crate::db::{self, unregistered::Reason};
+use crate::sessions::{self, NewInbound};
+use crate::Host;
+
+/// Longest accepted message text in bytes; longer messages are refused with a clear error.
+pub const MAX_TEXT_BYTES: usize = 512 * 1024;
+
+/// One row the router wrote.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Session.
+    pub session_id: String,
+    /// `messages_in.id`.
+    pub message_id: String,
+    /// Whether it wakes the agent.
+    pub trigger: bool,
+}
+
+/// Result of routing one event.
+#[derive(Debug, Default, Clone)]
+pub struct RouteOutcome {
+    /// Rows written (fan-out: one per engaged wiring).
+    pub accepted: Vec<Accepted>,
+    /// Why nothing engaged, when that is worth telling the sender.
+    pub dropped: Option<String>,
+}
+
+/// Compiled engage patterns, cached by source.
+#[derive(Default)]
+pub struct Router {
+    patterns: Mutex<HashMap<String, Option<Regex>>>,
+}
+
+impl Router {
+    fn matches(&self, pattern: &str, text: &str) -> bool {
+        let mut cache = self.patterns.lock().unwrap_or_else(|p| p.into_inner());
+        let re = cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| match Regex::new(pattern) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(pattern, error = %e, "invalid engage_pattern; wiring never engages");
+                    None
+                }
+            });
+        re.as_ref().is_some_and(|r| r.is_match(text))
+    }
+}
+
+struct Plan {
+    session: db::sessions::Session,
+    trigger: bool,
+}
+
+/// Routes one inbound event: records, filters, writes and wakes.
+pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOutcome> {
+    if ev.text.len() > MAX_TEXT_BYTES {
+        let (ct, pid, user) = (ev.channel_type.clone(), ev.platform_id.clone(), user_id(&ev));
+        host.db
+            .call(move |c| Ok(db::unregistered::record(c, &ct, &pid, Some(&user), None, Reason::BadInput, None, None)?))
+            .await?;
+        tracing::warn!(channel = %ev.channel_type, bytes = ev.text.len(), "message over the size limit dropped");
+        return Ok(RouteOutcome {
+            accepted: vec![],
+            dropped: Some(format!(
+                "message too large: {} bytes (limit {MAX_TEXT_BYTES})",
+                ev.text.len()
+            )),
+        });
+    }
+    let h = host.clone();
+    let ev2 = ev.clone();
+    let (plans, dropped) = host.db.call(move |c| plan(&h, c, &ev2)).await?;
+    let content = Inbound::Chat(Chat {
+        sender: ev.sender_name.clone(),
+        sender_id: user_id(&ev),
+        text: ev.text.clone(),
+        is_mention: Some(ev.is_mention),
+        ..Default::default()
+    })
+    .to_json();
+    let mut out = RouteOutcome {
+        accepted: Vec::with_capacity(plans.len()),
+        dropped,
+    };
+    for p in plans {
+        let mut row = NewInbound::new("chat", content.clone());
+        row.trigger = p.trigger;
+        row.channel_type = Some(ev.channel_type.clone());
+        row.platform_id = Some(ev.platform_id.clone());
+        row.thread_id = ev.thread_id.clone();
+        let id = row.id.clone();
+        let dir = host.home.session(&p.session.agent_group_id, &p.session.id)?.dir().to_path_buf();
+        tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
+        if p.trigger {
+            host.wake(&p.session.id).await;
+        }
+        out.accepted.push(Accepted {
+            session_id: p.session.id,
+            message_id: id,
+            trigger: p.trigger,
+        });
+    }
+    Ok(out)
+}
+
+fn user_id(ev: &InboundEvent) -> String {
+    format!("{}:{}", ev.channel_type, ev.sender_handle)
+}
+
+/// The decision part, under the central DB lock (atomic session creation).
+fn plan(host: &Host, c: &mut Connection, ev: &InboundEvent) -> anyhow::Result<(Vec<Plan>, Option<String>)> {
+    let (mg, _) = db::messaging_groups::find_or_create(
+        c,
+        &ev.channel_type,
+        &ev.platform_id,
+        ev.chat_name.as_deref(),
+        ev.is_group,
+    )?;
+    let user = user_id(ev);
+    db::users::ensure(c, &user, &ev.channel_type, Some(&ev.sender_name))?;
+    let wirings = db::wirings::for_messaging_group(c, &mg.id)?;
+    let audit = |c: &Connection, reason: Reason, ag: Option<&str>| {
+        db::unregistered::record(c, &ev.channel_type, &ev.platform_id, Some(&user), Some(&ev.sender_name), reason, Some(&mg.id), ag)
+    };
+    if wirings.is_empty() {
+        audit(c, Reason::UnknownChat, None)?;
+        tracing::info!(channel = %ev.channel_type, platform = %ev.platform_id, "message from an unwired chat dropped");
+        return Ok((vec![], Some("this chat is not wired to any agent".into())));
+    }
+    if !db::users::is_known_in_chat(c, &user, &mg.id)? {
+        match mg.unknown_sender_policy.as_str() {
+            "public" => {}
+            "request_approval" => {
+                // Parked, never lost: the approvals flow delivers it once an approver says yes.
+                c.execute(
+                    "INSERT INTO pending_sender_approvals(id, messaging_group_id, agent_group_id, sender_identity,
+                       sender_name, original_message, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        nanoclaw_protocol::new_id("psa"),
+                        mg.id,
+                        wirings[0].agent_group_id,
+                        user,
+                        ev.sender_name,
+                        serde_json::json!({"text": ev.text, "thread_id": ev.thread_id, "is_mention": ev.is_mention}).to_string(),
+                        db::now()
+                    ],
+                )?;
+                tracing::info!(sender = %user, "unknown sender parked for approval");
+                return Ok((vec![], Some("your message is waiting for an admin's approval".into())));
+            }
+            _ => {
+                audit(c, Reason::UnknownSender, None)?;
+                tracing::info!(sender = %user, chat = %mg.id, "unknown sender dropped (strict)");
+                return Ok((vec![], Some("you are not allowed to talk to this agent".into())));
+            }
+        }
+    }
+    let mut plans = Vec::new();
+    for w in wirings {
+        let engaged = match w.engage_mode.as_str() {
+            "pattern" => host.router.matches(w.engage_pattern.as_deref().unwrap_or("."), &ev.text),
+            "mention-sticky" => {
+                ev.is_mention
+                    || !ev.is_group
+                    || ev.thread_id.as_deref().is_some_and(|t| sticky(c, &w.id, t).unwrap_or(false))
+            }
+            _ => ev.is_mention || !ev.is_group,
+        };
+        if w.sender_scope == "known" && !db::users::is_known_to(c, &user, &w.agent_group_id)? {
+            audit(c, Reason::NotInScope, Some(&w.agent_group_id))?;
+            continue;
+        }
+        if engaged && w.engage_mode == "mention-sticky" {
+            if let Some(t) = ev.thread_id.as_deref() {
+                c.execute(
+                    "INSERT OR IGNORE INTO sticky_threads(wiring_id, thread_id, created_at) VALUES (?1, ?2, ?3)",
+                    params![w.id, t, db::now()],
+                )?;
+            }
+        }
+        let trigger = if engaged {
+            true
+        } else if w.ignored_message_policy == "accumulate" {
+            false
+        } else {
+            continue;
+        };
+        let session = sessions::resolve(c, &host.home, &w, ev.thread_id.as_deref())?;
+        plans.push(Plan { session, trigger });
+    }
+    Ok((plans, None))
+}
+
+fn sticky(c: &Connection, wiring: &str, thread: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT EXISTS(SELECT 1 FROM sticky_threads WHERE wiring_id=?1 AND thread_id=?2)")?
+        .query_row([wiring, thread], |r| r.get(0))
+}

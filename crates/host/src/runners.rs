@@ -1,0 +1,315 @@
+//! Runner lifecycle: wake, the MAX_CONCURRENT_CONTAINERS cap with a FIFO queue, exit handling,
+//! idle stop and shutdown. Runtime-agnostic: it only sees [`crate::runtime::Runtime`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::delivery::{self, RunnerView};
+use crate::runtime::{Runtime, RunnerSpec};
+use crate::{db, Host};
+
+struct Running {
+    started_at: String,
+    last_activity: Instant,
+    busy: bool,
+    stop: Option<oneshot::Sender<()>>,
+    runner_id: String,
+}
+
+#[derive(Default)]
+struct State {
+    running: HashMap<String, Running>,
+    queue: VecDeque<String>,
+    queued: HashSet<String>,
+    shutting_down: bool,
+}
+
+/// The set of live runners of this host.
+pub struct Runners {
+    runtime: Arc<dyn Runtime>,
+    max: usize,
+    state: Mutex<State>,
+}
+
+impl Runners {
+    /// A manager over a runtime with a concurrency cap.
+    pub fn new(runtime: Arc<dyn Runtime>, max: usize) -> Self {
+        Self {
+            runtime,
+            max: max.max(1),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The runtime in use.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// Runner state of a session for a delivery pass.
+    pub fn view(&self, session: &str) -> (bool, Option<String>) {
+        let st = self.st();
+        match st.running.get(session) {
+            Some(r) => (true, Some(r.started_at.clone())),
+            None => (false, None),
+        }
+    }
+
+    /// Ids of sessions with a live runner.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.st().running.keys().cloned().collect()
+    }
+
+    /// Notes activity (keeps the runner from idling out) and whether work is in flight.
+    pub fn touch(&self, session: &str, busy: Option<bool>) {
+        if let Some(r) = self.st().running.get_mut(session) {
+            r.last_activity = Instant::now();
+            if let Some(b) = busy {
+                r.busy = b;
+            }
+        }
+    }
+
+    /// Queued session count (for status).
+    pub fn queued(&self) -> usize {
+        self.st().queue.len()
+    }
+
+    /// Runtime id (pid, container id) of a session's runner.
+    pub fn runner_id(&self, session: &str) -> Option<String> {
+        self.st().running.get(session).map(|r| r.runner_id.clone())
+    }
+
+    /// Ensures a runner for the session: starts one, or queues it when the cap is reached.
+    pub fn wake(&self, host: &Arc<Host>, session: &str) {
+        {
+            let mut st = self.st();
+            if st.shutting_down {
+                return;
+            }
+            if let Some(r) = st.running.get_mut(session) {
+                r.last_activity = Instant::now();
+                return;
+            }
+            if st.running.len() >= self.max {
+                if st.queued.insert(session.to_string()) {
+                    st.queue.push_back(session.to_string());
+                    tracing::info!(session, queued = st.queue.len(), "runner cap reached; session queued");
+                }
+                return;
+            }
+            // Reserve the slot before the async start, so concurrent wakes start one runner.
+            st.running.insert(
+                session.to_string(),
+                Running {
+                    started_at: nanoclaw_protocol::time::now(),
+                    last_activity: Instant::now(),
+                    busy: true,
+                    stop: None,
+                    runner_id: String::new(),
+                },
+            );
+        }
+        let host = host.clone();
+        let session = session.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = start(&host, &session).await {
+                tracing::error!(session = %session, error = %e, "runner failed to start");
+                host.runners.st().running.remove(&session);
+                let s = session.clone();
+                let _ = host.db.call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?)).await;
+                host.runners.start_next(&host);
+            }
+        });
+    }
+
+    fn start_next(&self, host: &Arc<Host>) {
+        let next = {
+            let mut st = self.st();
+            if st.running.len() >= self.max {
+                None
+            } else {
+                let n = st.queue.pop_front();
+                if let Some(n) = &n {
+                    st.queued.remove(n);
+                }
+                n
+            }
+        };
+        if let Some(n) = next {
+            self.wake(host, &n);
+        }
+    }
+
+    /// Stops runners idle longer than `idle` with no work in flight.
+    pub fn stop_idle(&self, idle: Duration) {
+        let mut st = self.st();
+        for (sid, r) in st.running.iter_mut() {
+            if !r.busy && r.last_activity.elapsed() >= idle {
+                if let Some(tx) = r.stop.take() {
+                    tracing::info!(session = %sid, "idle timeout; stopping runner");
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+
+    /// Stops one session's runner (e.g. no heartbeat).
+    pub fn stop(&self, session: &str) {
+        if let Some(tx) = self.st().running.get_mut(session).and_then(|r| r.stop.take()) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Stops every runner and waits (bounded) until they are gone.
+    pub async fn shutdown(&self) {
+        {
+            let mut st = self.st();
+            st.shutting_down = true;
+            st.queue.clear();
+            st.queued.clear();
+            for r in st.running.values_mut() {
+                if let Some(tx) = r.stop.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.st().running.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
+    let sid = session.to_string();
+    let h = host.clone();
+    let (sess, group, admins, tz) = host
+        .db
+        .call(move |c| {
+            let sess = db::sessions::get(c, &sid)?.ok_or_else(|| anyhow::anyhow!("unknown session {sid}"))?;
+            let group = db::agent_groups::get(c, &sess.agent_group_id)?
+                .ok_or_else(|| anyhow::anyhow!("session {sid} has no agent group"))?;
+            crate::sessions::provision(&h.home, &sess)?;
+            crate::sessions::project(c, &h.home, &sess)?;
+            let admins = db::users::admin_ids(c, &group.id)?;
+            db::sessions::set_container_status(c, &sid, "running")?;
+            Ok((sess, group, admins, h.settings.timezone()))
+        })
+        .await?;
+    let paths = host.home.session(&sess.agent_group_id, &sess.id)?;
+    let agent_dir = host.home.group_dir(&group.folder)?;
+    std::fs::create_dir_all(&agent_dir)?;
+    std::fs::create_dir_all(host.home.global_dir())?;
+    let provider = sess
+        .agent_provider
+        .clone()
+        .or(group.agent_provider.clone())
+        .or_else(|| host.settings.get("NANOCLAW_PROVIDER"))
+        .unwrap_or_else(|| "mock".into());
+    let mut env = vec![
+        ("NANOCLAW_SESSION_ID".to_string(), sess.id.clone()),
+        ("NANOCLAW_AGENT_GROUP_ID".to_string(), group.id.clone()),
+        ("NANOCLAW_PROVIDER".to_string(), provider),
+        ("NANOCLAW_ADMIN_USER_IDS".to_string(), admins.join(",")),
+        ("TZ".to_string(), tz.name().to_string()),
+        ("ASSISTANT_NAME".to_string(), host.settings.get("ASSISTANT_NAME").unwrap_or_else(|| "Andy".into())),
+    ];
+    for key in ["NANOCLAW_MODEL", "NANOCLAW_POLL_MS", "NANOCLAW_HEARTBEAT_MS", "RUST_LOG"] {
+        if let Some(v) = host.settings.get(key) {
+            env.push((key.to_string(), v));
+        }
+    }
+    let spec = RunnerSpec {
+        session_id: sess.id.clone(),
+        agent_group_id: group.id.clone(),
+        session_dir: paths.dir().to_path_buf(),
+        agent_dir,
+        global_dir: host.home.global_dir(),
+        env,
+        log_file: host.home.logs_dir().join("sessions").join(format!("{}.log", sess.id)),
+    };
+    let mut handle = host.runners.runtime.start(&spec).await?;
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let started_at = {
+        let mut st = host.runners.st();
+        let shutting_down = st.shutting_down;
+        let r = st.running.get_mut(session).ok_or_else(|| anyhow::anyhow!("slot vanished"))?;
+        r.stop = Some(stop_tx);
+        r.runner_id = handle.id();
+        if shutting_down {
+            let _ = r.stop.take().map(|t| t.send(()));
+        }
+        r.started_at.clone()
+    };
+    tracing::info!(session, runner = %handle.id(), runtime = host.runners.runtime.name(), "runner started");
+
+    // Fast delivery path: watch this session's outbound.db while the runner lives.
+    let watcher = tokio::spawn(watch_outbound(host.clone(), session.to_string(), started_at));
+    let host = host.clone();
+    let session = session.to_string();
+    tokio::spawn(async move {
+        let exit = tokio::select! {
+            e = handle.wait() => e,
+            _ = stop_rx => { handle.stop().await; handle.wait().await }
+        };
+        watcher.abort();
+        host.runners.st().running.remove(&session);
+        tracing::info!(session = %session, code = ?exit.code, killed = exit.killed, "runner exited");
+        let s = session.clone();
+        let _ = host.db.call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?)).await;
+        // Deliver what it wrote, then put its unfinished work back for a retry.
+        match delivery::pass(&host, &session, RunnerView { alive: false, started_at: None }).await {
+            Ok(o) => host.schedule(&session, &o),
+            Err(e) => tracing::warn!(session = %session, error = %e, "pass after runner exit failed"),
+        }
+        host.runners.start_next(&host);
+    });
+    Ok(())
+}
+
+/// Polls the session's outbound.db change counter and runs a pass when it moves.
+async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
+    let poll = host.settings.millis("NANOCLAW_DELIVERY_POLL_MS", 5);
+    let Ok(Some(sess)) = host
+        .db
+        .call({
+            let s = session.clone();
+            move |c| Ok(db::sessions::get(c, &s)?)
+        })
+        .await
+    else {
+        return;
+    };
+    let Ok(paths) = host.home.session(&sess.agent_group_id, &sess.id) else {
+        return;
+    };
+    let ob = paths.outbound_db();
+    let mut last = None;
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // A 28-byte read of the header; no SQL unless the runner committed something.
+        let counter = nanoclaw_protocol::schema::change_counter(&ob).ok();
+        if counter == last {
+            continue;
+        }
+        last = counter;
+        let view = RunnerView { alive: true, started_at: Some(&started_at) };
+        match delivery::pass(&host, &session, view).await {
+            Ok(o) => {
+                host.runners.touch(&session, Some(o.busy || o.due_now));
+                host.schedule(&session, &o);
+            }
+            Err(e) => tracing::warn!(session = %session, error = %e, "delivery pass failed"),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Session resolution, provisioning and the host's writes to a session's inbound.db.
+//!
+//! Every inbound write opens the file, writes in one IMMEDIATE transaction and closes it
+//! (DESIGN §3): the runner only ever sees committed state, and no handle outlives the write.
+
+use std::path::Path;
+
+use nanoclaw_protocol::{schema, seq, Home, SessionPaths};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use crate::db::{self, sessions::Session, wirings::Wiring};
+
+/// A `messages_in` row to write; seq is assigned at write time.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    /// Row id (`msg-…`).
+    pub id: String,
+    /// chat | task | webhook | system.
+    pub kind: String,
+    /// 1 wakes the agent, 0 is context only.
+    pub trigger: bool,
+    /// Routing: channel.
+    pub channel_type: Option<String>,
+    /// Routing: chat.
+    pub platform_id: Option<String>,
+    /// Routing: thread.
+    pub thread_id: Option<String>,
+    /// Content JSON.
+    pub content: String,
+    /// When it becomes due (None = now).
+    pub process_after: Option<String>,
+    /// Cron expression for recurring rows.
+    pub recurrence: Option<String>,
+    /// Series of a recurring row.
+    pub series_id: Option<String>,
+    /// Origin session for agent-to-agent messages.
+    pub source_session_id: Option<String>,
+}
+
+impl NewInbound {
+    /// A row with a fresh id and no scheduling.
+    pub fn new(kind: &str, content: String) -> Self {
+        Self {
+            id: nanoclaw_protocol::new_id("msg"),
+            kind: kind.into(),
+            trigger: true,
+            channel_type: None,
+            platform_id: None,
+            thread_id: None,
+            content,
+            process_after: None,
+            recurrence: None,
+            series_id: None,
+            source_session_id: None,
+        }
+    }
+}
+
+/// Finds or creates the session a wiring routes `thread` to. Runs under the central DB lock,
+/// so concurrent first messages of a chat make exactly one session.
+pub fn resolve(
+    c: &Connection,
+    home: &Home,
+    w: &Wiring,
+    thread: Option<&str>,
+) -> anyhow::Result<Session> {
+    let (mg, thread) = match w.session_mode.as_str() {
+        "agent-shared" => (None, None),
+        "per-thread" => (Some(w.messaging_group_id.as_str()), thread),
+        _ => (Some(w.messaging_group_id.as_str()), None),
+    };
+    if let Some(s) = db::sessions::find(c, &w.agent_group_id, mg, thread)? {
+        return Ok(s);
+    }
+    let tx = c.unchecked_transaction()?;
+    let s = db::sessions::create(&tx, &w.agent_group_id, mg, thread)?;
+    provision(home, &s)?;
+    tx.commit()?;
+    tracing::info!(session = %s.id, agent_group = %s.agent_group_id, mode = %w.session_mode, "session created");
+    Ok(s)
+}
+
+/// Creates the session folder and both DBs (idempotent; upgrades older folders).
+pub fn provision(home: &Home, s: &Session) -> anyhow::Result<SessionPaths> {
+    let p = home.session(&s.agent_group_id, &s.id)?;
+    std::fs::create_dir_all(p.dir().join("inbox"))?;
+    std::fs::create_dir_all(p.dir().join("outbox"))?;
+    schema::open_inbound_rw(&p.inbound_db())?;
+    schema::open_outbound_rw(&p.outbound_db())?;
+    Ok(p)
+}
+
+/// Writes rows into a session's inbound.db, assigning even seqs. Returns `(id, seq)` pairs.
+pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(String, i64)>> {
+    let mut c = schema::open_inbound_write(dir)?;
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut max = seq::max_seq(&tx, "main.messages_in")?.max(seq::max_seq(&tx, "ob.messages_out")?);
+    let now = nanoclaw_protocol::time::now();
+    let mut out = Vec::with_capacity(rows.len());
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
+               series_id, tries, trigger, platform_id, channel_type, thread_id, content, source_session_id, on_wake)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
+        )?;
+        for r in rows {
+            let s = seq::next(seq::Side::Host, max);
+            max = s;
+            let series = r
+                .series_id
+                .clone()
+                .or_else(|| r.recurrence.as_ref().map(|_| r.id.clone()));
+            st.execute(params![
+                r.id,
+                s,
+                r.kind,
+                now,
+                r.process_after,
+                r.recurrence,
+                series,
+                r.trigger,
+                r.platform_id,
+                r.channel_type,
+                r.thread_id,
+                r.content,
+                r.source_session_id
+            ])?;
+            out.push((r.id.clone(), s));
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Rewrites `destinations` and `session_routing` from the central DB (before a wake and
+/// whenever wiring changes).
+pub fn project(c: &Connection, home: &Home, s: &Session) -> anyhow::Result<()> {
+    let dests = db::destinations::for_agent_group(c, &s.agent_group_id)?;
+    let route = match &s.messaging_group_id {
+        Some(mg) => db::messaging_groups::get(c, mg)?.map(|m| (m.channel_type, m.platform_id)),
+        None => None,
+    };
+    let p = home.session(&s.agent_group_id, &s.id)?;
+    let mut ic = schema::open_inbound_write(p.dir())?;
+    let tx = ic.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM main.destinations", [])?;
+    for d in &dests {
+        tx.execute(
+            "INSERT INTO main.destinations(name, display_name, type, channel_type, platform_id, agent_group_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![d.name, d.display_name, d.target_type, d.channel_type, d.platform_id, d.agent_group_id],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO main.session_routing(id, channel_type, platform_id, thread_id) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT(id) DO UPDATE SET channel_type=excluded.channel_type,
+           platform_id=excluded.platform_id, thread_id=excluded.thread_id",
+        params![
+            route.as_ref().map(|r| &r.0),
+            route.as_ref().map(|r| &r.1),
+            s.thread_id
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
