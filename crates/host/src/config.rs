@@ -104,8 +104,16 @@ mod tests {
     fn env_file_and_toml() {
         let dir = tempfile::tempdir().unwrap();
         let home = nanoclaw_protocol::Home::new(dir.path());
-        std::fs::write(home.env_file(), "# c\nNC_TEST_SECRET=\"abc\"\nexport NC_X='y'\n").unwrap();
-        std::fs::write(home.config_file(), "nc_test_num = 42\nnc_test_str = \"s\"\n").unwrap();
+        std::fs::write(
+            home.env_file(),
+            "# c\nNC_TEST_SECRET=\"abc\"\nexport NC_X='y'\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.config_file(),
+            "nc_test_num = 42\nnc_test_str = \"s\"\n",
+        )
+        .unwrap();
         let s = Settings::load(&home).unwrap();
         assert_eq!(s.secret("NC_TEST_SECRET").as_deref(), Some("abc"));
         assert_eq!(s.secret("NC_X").as_deref(), Some("y"));

@@ -60,14 +60,20 @@ struct Scan {
 }
 
 /// Runs one pass over a session. Cheap when nothing changed.
-pub async fn pass(host: &Arc<Host>, session_id: &str, view: RunnerView<'_>) -> anyhow::Result<PassOutcome> {
+pub async fn pass(
+    host: &Arc<Host>,
+    session_id: &str,
+    view: RunnerView<'_>,
+) -> anyhow::Result<PassOutcome> {
     let lock = host.session_lock(session_id);
     let _guard = lock.lock().await;
-    let Some(sess) = host.db.call({
-        let id = session_id.to_string();
-        move |c| Ok(db::sessions::get(c, &id)?)
-    })
-    .await?
+    let Some(sess) = host
+        .db
+        .call({
+            let id = session_id.to_string();
+            move |c| Ok(db::sessions::get(c, &id)?)
+        })
+        .await?
     else {
         return Ok(PassOutcome::default());
     };
@@ -80,7 +86,9 @@ pub async fn pass(host: &Arc<Host>, session_id: &str, view: RunnerView<'_>) -> a
     let started = view.started_at.map(str::to_string);
     let tz = host.settings.timezone();
     let retry_base = host.settings.millis("NANOCLAW_RETRY_BASE_MS", 5_000);
-    let scan = tokio::task::spawn_blocking(move || scan(&dir, alive, started.as_deref(), tz, retry_base)).await??;
+    let scan =
+        tokio::task::spawn_blocking(move || scan(&dir, alive, started.as_deref(), tz, retry_base))
+            .await??;
 
     for row in &scan.due_out {
         if let Err(e) = deliver_one(host, &sess, &paths, row).await {
@@ -88,13 +96,25 @@ pub async fn pass(host: &Arc<Host>, session_id: &str, view: RunnerView<'_>) -> a
         }
     }
     for (id, status) in scan.finished {
-        host.emit(HostEvent::TurnDone { message_id: id, status });
+        host.emit(HostEvent::TurnDone {
+            message_id: id,
+            status,
+        });
     }
     for (id, ct, pid, thread) in scan.exhausted {
         if let (Some(ct), Some(pid)) = (ct, pid) {
-            host.notify(&ct, &pid, thread.as_deref(), "Sorry, I could not process your message after several attempts. Please try again.").await;
+            host.notify(
+                &ct,
+                &pid,
+                thread.as_deref(),
+                "Sorry, I could not process your message after several attempts. Please try again.",
+            )
+            .await;
         }
-        host.emit(HostEvent::TurnDone { message_id: id, status: "failed".into() });
+        host.emit(HostEvent::TurnDone {
+            message_id: id,
+            status: "failed".into(),
+        });
     }
     Ok(scan.outcome)
 }
@@ -131,7 +151,10 @@ fn scan(
             _ => false,
         };
         if take {
-            tx.execute("UPDATE main.messages_in SET status=?2 WHERE id=?1", params![id, status])?;
+            tx.execute(
+                "UPDATE main.messages_in SET status=?2 WHERE id=?1",
+                params![id, status],
+            )?;
             if status != "processing" {
                 finished.push((id, status));
             }
@@ -146,13 +169,18 @@ fn scan(
                 "SELECT id, COALESCE(tries, 0), channel_type, platform_id, thread_id
                  FROM main.messages_in WHERE status='processing'",
             )?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for (id, tries, ct, pid, thread) in stuck {
             let tries = tries + 1;
             if tries >= MAX_TRIES {
-                tx.execute("UPDATE main.messages_in SET status='failed', tries=?2 WHERE id=?1", params![id, tries])?;
+                tx.execute(
+                    "UPDATE main.messages_in SET status='failed', tries=?2 WHERE id=?1",
+                    params![id, tries],
+                )?;
                 tracing::warn!(id = %id, tries, "message failed after its last try");
                 exhausted.push((id, ct, pid, thread));
             } else {
@@ -173,11 +201,17 @@ fn scan(
             "SELECT id, recurrence, process_after, timestamp, series_id FROM main.messages_in
              WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     for (id, cron, after, ts, series) in recurring {
-        let scheduled = after.as_deref().or(Some(ts.as_str())).and_then(time::parse).unwrap_or(now);
+        let scheduled = after
+            .as_deref()
+            .or(Some(ts.as_str()))
+            .and_then(time::parse)
+            .unwrap_or(now);
         match crate::scheduling::next_occurrence(&cron, tz, scheduled, now) {
             Ok(next) => {
                 let max = nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?
@@ -195,7 +229,10 @@ fn scan(
             }
             Err(e) => tracing::warn!(id = %id, error = %e, "recurrence dropped"),
         }
-        tx.execute("UPDATE main.messages_in SET recurrence=NULL WHERE id=?1", [&id])?;
+        tx.execute(
+            "UPDATE main.messages_in SET recurrence=NULL WHERE id=?1",
+            [&id],
+        )?;
     }
 
     // 4. Outbound rows due for delivery.
@@ -251,17 +288,30 @@ fn scan(
         |r| r.get(0),
     )?;
     tx.commit()?;
-    let next_due = [next_in, next_out].into_iter().flatten().filter_map(|s| time::parse(&s)).min();
+    let next_due = [next_in, next_out]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| time::parse(&s))
+        .min();
     Ok(Scan {
         finished,
         exhausted,
         due_out,
-        outcome: PassOutcome { due_now, next_due, busy },
+        outcome: PassOutcome {
+            due_now,
+            next_due,
+            busy,
+        },
     })
 }
 
 /// Records a row's fate in inbound.db.
-fn record_delivered(dir: &std::path::Path, out_id: &str, platform_msg: Option<&str>, status: &str) -> anyhow::Result<()> {
+fn record_delivered(
+    dir: &std::path::Path,
+    out_id: &str,
+    platform_msg: Option<&str>,
+    status: &str,
+) -> anyhow::Result<()> {
     let c = Connection::open(dir.join("inbound.db"))?;
     c.busy_timeout(schema::BUSY_TIMEOUT)?;
     c.execute(
@@ -281,7 +331,12 @@ async fn deliver_one(
     let fate = |status: &'static str, pmid: Option<String>| {
         let dir = dir.clone();
         let id = row.id.clone();
-        async move { tokio::task::spawn_blocking(move || record_delivered(&dir, &id, pmid.as_deref(), status)).await? }
+        async move {
+            tokio::task::spawn_blocking(move || {
+                record_delivered(&dir, &id, pmid.as_deref(), status)
+            })
+            .await?
+        }
     };
     let content = match Outbound::parse(&row.kind, &row.content) {
         Ok(c) => c,
@@ -320,7 +375,11 @@ async fn deliver_one(
             let outbox = paths.outbox(&row.id)?;
             files
                 .iter()
-                .filter_map(|f| nanoclaw_protocol::names::validate(f).ok().map(|f| outbox.join(f)))
+                .filter_map(|f| {
+                    nanoclaw_protocol::names::validate(f)
+                        .ok()
+                        .map(|f| outbox.join(f))
+                })
                 .collect()
         }
         _ => Vec::new(),
@@ -362,7 +421,9 @@ async fn deliver_one(
         }
     }
     let (sid, oid) = (sess.id.clone(), row.id.clone());
-    host.db.call(move |c| Ok(db::intents::end(c, &sid, &oid)?)).await?;
+    host.db
+        .call(move |c| Ok(db::intents::end(c, &sid, &oid)?))
+        .await?;
     if let Some(dir) = item.files.first().and_then(|f| f.parent()) {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -373,18 +434,28 @@ async fn deliver_one(
 pub async fn reconcile_intents(host: &Arc<Host>) -> anyhow::Result<()> {
     let intents = host.db.call(|c| Ok(db::intents::all(c)?)).await?;
     for (sid, oid, ct) in intents {
-        let sess = host.db.call({
-            let sid = sid.clone();
-            move |c| Ok(db::sessions::get(c, &sid)?)
-        })
-        .await?;
+        let sess = host
+            .db
+            .call({
+                let sid = sid.clone();
+                move |c| Ok(db::sessions::get(c, &sid)?)
+            })
+            .await?;
         if let Some(sess) = sess {
-            let dir = host.home.session(&sess.agent_group_id, &sess.id)?.dir().to_path_buf();
+            let dir = host
+                .home
+                .session(&sess.agent_group_id, &sess.id)?
+                .dir()
+                .to_path_buf();
             let already: bool = {
                 let (dir, oid) = (dir.clone(), oid.clone());
                 tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
                     let c = schema::open_ro(&dir.join("inbound.db"))?;
-                    Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM delivered WHERE message_out_id=?1)", [&oid], |r| r.get(0))?)
+                    Ok(c.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM delivered WHERE message_out_id=?1)",
+                        [&oid],
+                        |r| r.get(0),
+                    )?)
                 })
                 .await??
             };
@@ -404,11 +475,16 @@ pub async fn reconcile_intents(host: &Arc<Host>) -> anyhow::Result<()> {
                 };
                 if let Some(p) = pmid {
                     let (dir, oid) = (dir.clone(), oid.clone());
-                    tokio::task::spawn_blocking(move || record_delivered(&dir, &oid, p.as_deref(), "delivered")).await??;
+                    tokio::task::spawn_blocking(move || {
+                        record_delivered(&dir, &oid, p.as_deref(), "delivered")
+                    })
+                    .await??;
                 }
             }
         }
-        host.db.call(move |c| Ok(db::intents::end(c, &sid, &oid)?)).await?;
+        host.db
+            .call(move |c| Ok(db::intents::end(c, &sid, &oid)?))
+            .await?;
     }
     Ok(())
 }

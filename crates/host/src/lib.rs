@@ -93,7 +93,10 @@ fn take_lock(home: &Home) -> anyhow::Result<std::fs::File> {
 /// Is a host running for this home right now?
 pub fn host_running(home: &Home) -> bool {
     use std::os::fd::AsRawFd;
-    let Ok(f) = std::fs::OpenOptions::new().write(true).open(home.host_lock()) else {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(home.host_lock())
+    else {
         return false;
     };
     // SAFETY: flock on a descriptor we own; released when `f` drops.
@@ -108,7 +111,9 @@ impl Host {
         let db = Db::open(&home.central_db())?;
         let runtime: Arc<dyn runtime::Runtime> = match settings.get("NANOCLAW_RUNTIME").as_deref() {
             None | Some("process") => Arc::new(runtime::process::ProcessRuntime::new(&settings)),
-            Some(other) => anyhow::bail!("NANOCLAW_RUNTIME={other} is not available in this build: use process"),
+            Some(other) => anyhow::bail!(
+                "NANOCLAW_RUNTIME={other} is not available in this build: use process"
+            ),
         };
         let max = settings.u64("MAX_CONCURRENT_CONTAINERS", 5) as usize;
         let channels = channels::Registry::from_settings(&home, &settings);
@@ -131,7 +136,9 @@ impl Host {
     /// Starts everything: reconciliation, channels, sweep. Returns once serving.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
         if self.runners.runtime().name() == "process" {
-            tracing::warn!("runtime: process (no container isolation; the agent runs as your user)");
+            tracing::warn!(
+                "runtime: process (no container isolation; the agent runs as your user)"
+            );
         }
         self.runners.runtime().cleanup_orphans().await?;
         delivery::reconcile_intents(self).await?;
@@ -182,7 +189,9 @@ impl Host {
         let Some(due) = o.next_due else { return };
         {
             let mut t = self.timers.lock().unwrap_or_else(|p| p.into_inner());
-            if t.get(session).is_some_and(|cur| *cur <= due && *cur > Utc::now()) {
+            if t.get(session)
+                .is_some_and(|cur| *cur <= due && *cur > Utc::now())
+            {
                 return;
             }
             t.insert(session.to_string(), due);
@@ -195,9 +204,15 @@ impl Host {
                 _ = tokio::time::sleep(wait) => {}
                 _ = host.shutdown_signal() => return,
             }
-            host.timers.lock().unwrap_or_else(|p| p.into_inner()).remove(&session);
+            host.timers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&session);
             let (alive, started) = host.runners.view(&session);
-            let view = delivery::RunnerView { alive, started_at: started.as_deref() };
+            let view = delivery::RunnerView {
+                alive,
+                started_at: started.as_deref(),
+            };
             match delivery::pass(&host, &session, view).await {
                 Ok(o) => host.schedule(&session, &o),
                 Err(e) => tracing::warn!(session = %session, error = %e, "scheduled pass failed"),
@@ -226,14 +241,26 @@ impl Host {
     }
 
     /// Sends a host notice (not from the agent) straight to a chat.
-    pub async fn notify(&self, channel_type: &str, platform_id: &str, thread_id: Option<&str>, text: &str) {
-        let Some(ch) = self.channels.get(channel_type) else { return };
+    pub async fn notify(
+        &self,
+        channel_type: &str,
+        platform_id: &str,
+        thread_id: Option<&str>,
+        text: &str,
+    ) {
+        let Some(ch) = self.channels.get(channel_type) else {
+            return;
+        };
         let item = channels::OutboundItem {
             message_out_id: nanoclaw_protocol::new_id("notice"),
             platform_id: platform_id.into(),
             thread_id: thread_id.map(Into::into),
             in_reply_to: None,
-            content: nanoclaw_protocol::content::Outbound::Message { text: text.into(), files: vec![], extra: Default::default() },
+            content: nanoclaw_protocol::content::Outbound::Message {
+                text: text.into(),
+                files: vec![],
+                extra: Default::default(),
+            },
             files: vec![],
         };
         if let Err(e) = ch.send(&item).await {
@@ -242,8 +269,16 @@ impl Host {
     }
 
     /// Answers the agent with a `system` messages_in row (and wakes it).
-    pub async fn write_system(self: &Arc<Self>, sess: &db::sessions::Session, content: String) -> anyhow::Result<()> {
-        let dir = self.home.session(&sess.agent_group_id, &sess.id)?.dir().to_path_buf();
+    pub async fn write_system(
+        self: &Arc<Self>,
+        sess: &db::sessions::Session,
+        content: String,
+    ) -> anyhow::Result<()> {
+        let dir = self
+            .home
+            .session(&sess.agent_group_id, &sess.id)?
+            .dir()
+            .to_path_buf();
         let row = sessions::NewInbound::new("system", content);
         tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
         self.wake(&sess.id).await;
@@ -251,30 +286,51 @@ impl Host {
     }
 
     /// The session's own chat `(channel_type, platform_id)`.
-    pub async fn default_route(&self, sess: &db::sessions::Session) -> anyhow::Result<Option<(String, String)>> {
-        let Some(mg) = sess.messaging_group_id.clone() else { return Ok(None) };
+    pub async fn default_route(
+        &self,
+        sess: &db::sessions::Session,
+    ) -> anyhow::Result<Option<(String, String)>> {
+        let Some(mg) = sess.messaging_group_id.clone() else {
+            return Ok(None);
+        };
         self.db
-            .call(move |c| Ok(db::messaging_groups::get(c, &mg)?.map(|m| (m.channel_type, m.platform_id))))
+            .call(move |c| {
+                Ok(db::messaging_groups::get(c, &mg)?.map(|m| (m.channel_type, m.platform_id)))
+            })
             .await
     }
 
     /// ACL: a row may go to the session's own chat or to one of its agent's destinations.
-    pub async fn route_allowed(&self, sess: &db::sessions::Session, ct: &str, pid: &str) -> anyhow::Result<bool> {
-        if self.default_route(sess).await?.is_some_and(|(c, p)| c == ct && p == pid) {
+    pub async fn route_allowed(
+        &self,
+        sess: &db::sessions::Session,
+        ct: &str,
+        pid: &str,
+    ) -> anyhow::Result<bool> {
+        if self
+            .default_route(sess)
+            .await?
+            .is_some_and(|(c, p)| c == ct && p == pid)
+        {
             return Ok(true);
         }
         let ag = sess.agent_group_id.clone();
-        let dests = self.db.call(move |c| Ok(db::destinations::for_agent_group(c, &ag)?)).await?;
-        Ok(dests
-            .iter()
-            .any(|d| d.channel_type.as_deref() == Some(ct) && d.platform_id.as_deref() == Some(pid)))
+        let dests = self
+            .db
+            .call(move |c| Ok(db::destinations::for_agent_group(c, &ag)?))
+            .await?;
+        Ok(dests.iter().any(|d| {
+            d.channel_type.as_deref() == Some(ct) && d.platform_id.as_deref() == Some(pid)
+        }))
     }
 
     /// Whether a previously failing send may be tried again now (exponential backoff from 1 s).
     pub fn send_allowed_now(&self, out_id: &str) -> bool {
         let f = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
         match f.get(out_id) {
-            Some((n, at)) => at.elapsed() >= Duration::from_millis(1000 * 2u64.pow(n.saturating_sub(1).min(6))),
+            Some((n, at)) => {
+                at.elapsed() >= Duration::from_millis(1000 * 2u64.pow(n.saturating_sub(1).min(6)))
+            }
             None => true,
         }
     }
@@ -290,7 +346,10 @@ impl Host {
 
     /// Forgets failures of a send that went through.
     pub fn send_succeeded(&self, out_id: &str) {
-        self.send_failures.lock().unwrap_or_else(|p| p.into_inner()).remove(out_id);
+        self.send_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(out_id);
     }
 
     /// Rewrites destinations and routing of every running session (after a wiring change).

@@ -11,14 +11,33 @@ pub struct LogGuard(#[allow(dead_code)] Vec<WorkerGuard>);
 pub fn init(home: &nanoclaw_protocol::Home, to_stderr: bool) -> anyhow::Result<LogGuard> {
     let dir = home.logs_dir();
     std::fs::create_dir_all(&dir)?;
-    let (all, g1) = tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "nanoclaw.log"));
-    let (err, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "nanoclaw.error.log"));
+    let (all, g1) =
+        tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "nanoclaw.log"));
+    let (err, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(
+        &dir,
+        "nanoclaw.error.log",
+    ));
     let filter = || EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = to_stderr.then(|| fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter()));
+    let stderr = to_stderr.then(|| {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_filter(filter())
+    });
     let _ = tracing_subscriber::registry()
         .with(stderr)
-        .with(fmt::layer().with_ansi(false).with_writer(all).with_filter(filter()))
-        .with(fmt::layer().with_ansi(false).with_writer(err).with_filter(LevelFilter::WARN))
+        .with(
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(all)
+                .with_filter(filter()),
+        )
+        .with(
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(err)
+                .with_filter(LevelFilter::WARN),
+        )
         .try_init();
     Ok(LogGuard(vec![g1, g2]))
 }

@@ -65,9 +65,24 @@ struct Plan {
 /// Routes one inbound event: records, filters, writes and wakes.
 pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOutcome> {
     if ev.text.len() > MAX_TEXT_BYTES {
-        let (ct, pid, user) = (ev.channel_type.clone(), ev.platform_id.clone(), user_id(&ev));
+        let (ct, pid, user) = (
+            ev.channel_type.clone(),
+            ev.platform_id.clone(),
+            user_id(&ev),
+        );
         host.db
-            .call(move |c| Ok(db::unregistered::record(c, &ct, &pid, Some(&user), None, Reason::BadInput, None, None)?))
+            .call(move |c| {
+                Ok(db::unregistered::record(
+                    c,
+                    &ct,
+                    &pid,
+                    Some(&user),
+                    None,
+                    Reason::BadInput,
+                    None,
+                    None,
+                )?)
+            })
             .await?;
         tracing::warn!(channel = %ev.channel_type, bytes = ev.text.len(), "message over the size limit dropped");
         return Ok(RouteOutcome {
@@ -100,7 +115,11 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         row.platform_id = Some(ev.platform_id.clone());
         row.thread_id = ev.thread_id.clone();
         let id = row.id.clone();
-        let dir = host.home.session(&p.session.agent_group_id, &p.session.id)?.dir().to_path_buf();
+        let dir = host
+            .home
+            .session(&p.session.agent_group_id, &p.session.id)?
+            .dir()
+            .to_path_buf();
         tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
         if p.trigger {
             host.wake(&p.session.id).await;
@@ -119,7 +138,11 @@ fn user_id(ev: &InboundEvent) -> String {
 }
 
 /// The decision part, under the central DB lock (atomic session creation).
-fn plan(host: &Host, c: &mut Connection, ev: &InboundEvent) -> anyhow::Result<(Vec<Plan>, Option<String>)> {
+fn plan(
+    host: &Host,
+    c: &mut Connection,
+    ev: &InboundEvent,
+) -> anyhow::Result<(Vec<Plan>, Option<String>)> {
     let (mg, _) = db::messaging_groups::find_or_create(
         c,
         &ev.channel_type,
@@ -131,7 +154,16 @@ fn plan(host: &Host, c: &mut Connection, ev: &InboundEvent) -> anyhow::Result<(V
     db::users::ensure(c, &user, &ev.channel_type, Some(&ev.sender_name))?;
     let wirings = db::wirings::for_messaging_group(c, &mg.id)?;
     let audit = |c: &Connection, reason: Reason, ag: Option<&str>| {
-        db::unregistered::record(c, &ev.channel_type, &ev.platform_id, Some(&user), Some(&ev.sender_name), reason, Some(&mg.id), ag)
+        db::unregistered::record(
+            c,
+            &ev.channel_type,
+            &ev.platform_id,
+            Some(&user),
+            Some(&ev.sender_name),
+            reason,
+            Some(&mg.id),
+            ag,
+        )
     };
     if wirings.is_empty() {
         audit(c, Reason::UnknownChat, None)?;
@@ -157,23 +189,34 @@ fn plan(host: &Host, c: &mut Connection, ev: &InboundEvent) -> anyhow::Result<(V
                     ],
                 )?;
                 tracing::info!(sender = %user, "unknown sender parked for approval");
-                return Ok((vec![], Some("your message is waiting for an admin's approval".into())));
+                return Ok((
+                    vec![],
+                    Some("your message is waiting for an admin's approval".into()),
+                ));
             }
             _ => {
                 audit(c, Reason::UnknownSender, None)?;
                 tracing::info!(sender = %user, chat = %mg.id, "unknown sender dropped (strict)");
-                return Ok((vec![], Some("you are not allowed to talk to this agent".into())));
+                return Ok((
+                    vec![],
+                    Some("you are not allowed to talk to this agent".into()),
+                ));
             }
         }
     }
     let mut plans = Vec::new();
     for w in wirings {
         let engaged = match w.engage_mode.as_str() {
-            "pattern" => host.router.matches(w.engage_pattern.as_deref().unwrap_or("."), &ev.text),
+            "pattern" => host
+                .router
+                .matches(w.engage_pattern.as_deref().unwrap_or("."), &ev.text),
             "mention-sticky" => {
                 ev.is_mention
                     || !ev.is_group
-                    || ev.thread_id.as_deref().is_some_and(|t| sticky(c, &w.id, t).unwrap_or(false))
+                    || ev
+                        .thread_id
+                        .as_deref()
+                        .is_some_and(|t| sticky(c, &w.id, t).unwrap_or(false))
             }
             _ => ev.is_mention || !ev.is_group,
         };
@@ -203,6 +246,8 @@ fn plan(host: &Host, c: &mut Connection, ev: &InboundEvent) -> anyhow::Result<(V
 }
 
 fn sticky(c: &Connection, wiring: &str, thread: &str) -> rusqlite::Result<bool> {
-    c.prepare_cached("SELECT EXISTS(SELECT 1 FROM sticky_threads WHERE wiring_id=?1 AND thread_id=?2)")?
-        .query_row([wiring, thread], |r| r.get(0))
+    c.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM sticky_threads WHERE wiring_id=?1 AND thread_id=?2)",
+    )?
+    .query_row([wiring, thread], |r| r.get(0))
 }

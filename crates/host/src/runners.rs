@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::delivery::{self, RunnerView};
-use crate::runtime::{Runtime, RunnerSpec};
+use crate::runtime::{RunnerSpec, Runtime};
 use crate::{db, Host};
 
 struct Running {
@@ -101,7 +101,11 @@ impl Runners {
             if st.running.len() >= self.max {
                 if st.queued.insert(session.to_string()) {
                     st.queue.push_back(session.to_string());
-                    tracing::info!(session, queued = st.queue.len(), "runner cap reached; session queued");
+                    tracing::info!(
+                        session,
+                        queued = st.queue.len(),
+                        "runner cap reached; session queued"
+                    );
                 }
                 return;
             }
@@ -124,7 +128,10 @@ impl Runners {
                 tracing::error!(session = %session, error = %e, "runner failed to start");
                 host.runners.st().running.remove(&session);
                 let s = session.clone();
-                let _ = host.db.call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?)).await;
+                let _ = host
+                    .db
+                    .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
+                    .await;
                 host.runners.start_next(&host);
             }
         });
@@ -163,7 +170,12 @@ impl Runners {
 
     /// Stops one session's runner (e.g. no heartbeat).
     pub fn stop(&self, session: &str) {
-        if let Some(tx) = self.st().running.get_mut(session).and_then(|r| r.stop.take()) {
+        if let Some(tx) = self
+            .st()
+            .running
+            .get_mut(session)
+            .and_then(|r| r.stop.take())
+        {
             let _ = tx.send(());
         }
     }
@@ -194,7 +206,8 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     let (sess, group, admins, tz) = host
         .db
         .call(move |c| {
-            let sess = db::sessions::get(c, &sid)?.ok_or_else(|| anyhow::anyhow!("unknown session {sid}"))?;
+            let sess = db::sessions::get(c, &sid)?
+                .ok_or_else(|| anyhow::anyhow!("unknown session {sid}"))?;
             let group = db::agent_groups::get(c, &sess.agent_group_id)?
                 .ok_or_else(|| anyhow::anyhow!("session {sid} has no agent group"))?;
             crate::sessions::provision(&h.home, &sess)?;
@@ -220,9 +233,19 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         ("NANOCLAW_PROVIDER".to_string(), provider),
         ("NANOCLAW_ADMIN_USER_IDS".to_string(), admins.join(",")),
         ("TZ".to_string(), tz.name().to_string()),
-        ("ASSISTANT_NAME".to_string(), host.settings.get("ASSISTANT_NAME").unwrap_or_else(|| "Andy".into())),
+        (
+            "ASSISTANT_NAME".to_string(),
+            host.settings
+                .get("ASSISTANT_NAME")
+                .unwrap_or_else(|| "Andy".into()),
+        ),
     ];
-    for key in ["NANOCLAW_MODEL", "NANOCLAW_POLL_MS", "NANOCLAW_HEARTBEAT_MS", "RUST_LOG"] {
+    for key in [
+        "NANOCLAW_MODEL",
+        "NANOCLAW_POLL_MS",
+        "NANOCLAW_HEARTBEAT_MS",
+        "RUST_LOG",
+    ] {
         if let Some(v) = host.settings.get(key) {
             env.push((key.to_string(), v));
         }
@@ -234,14 +257,21 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         agent_dir,
         global_dir: host.home.global_dir(),
         env,
-        log_file: host.home.logs_dir().join("sessions").join(format!("{}.log", sess.id)),
+        log_file: host
+            .home
+            .logs_dir()
+            .join("sessions")
+            .join(format!("{}.log", sess.id)),
     };
     let mut handle = host.runners.runtime.start(&spec).await?;
     let (stop_tx, stop_rx) = oneshot::channel();
     let started_at = {
         let mut st = host.runners.st();
         let shutting_down = st.shutting_down;
-        let r = st.running.get_mut(session).ok_or_else(|| anyhow::anyhow!("slot vanished"))?;
+        let r = st
+            .running
+            .get_mut(session)
+            .ok_or_else(|| anyhow::anyhow!("slot vanished"))?;
         r.stop = Some(stop_tx);
         r.runner_id = handle.id();
         if shutting_down {
@@ -252,7 +282,11 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     tracing::info!(session, runner = %handle.id(), runtime = host.runners.runtime.name(), "runner started");
 
     // Fast delivery path: watch this session's outbound.db while the runner lives.
-    let watcher = tokio::spawn(watch_outbound(host.clone(), session.to_string(), started_at));
+    let watcher = tokio::spawn(watch_outbound(
+        host.clone(),
+        session.to_string(),
+        started_at,
+    ));
     let host = host.clone();
     let session = session.to_string();
     tokio::spawn(async move {
@@ -264,11 +298,25 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         host.runners.st().running.remove(&session);
         tracing::info!(session = %session, code = ?exit.code, killed = exit.killed, "runner exited");
         let s = session.clone();
-        let _ = host.db.call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?)).await;
+        let _ = host
+            .db
+            .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
+            .await;
         // Deliver what it wrote, then put its unfinished work back for a retry.
-        match delivery::pass(&host, &session, RunnerView { alive: false, started_at: None }).await {
+        match delivery::pass(
+            &host,
+            &session,
+            RunnerView {
+                alive: false,
+                started_at: None,
+            },
+        )
+        .await
+        {
             Ok(o) => host.schedule(&session, &o),
-            Err(e) => tracing::warn!(session = %session, error = %e, "pass after runner exit failed"),
+            Err(e) => {
+                tracing::warn!(session = %session, error = %e, "pass after runner exit failed")
+            }
         }
         host.runners.start_next(&host);
     });
@@ -303,7 +351,10 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
             continue;
         }
         last = counter;
-        let view = RunnerView { alive: true, started_at: Some(&started_at) };
+        let view = RunnerView {
+            alive: true,
+            started_at: Some(&started_at),
+        };
         match delivery::pass(&host, &session, view).await {
             Ok(o) => {
                 host.runners.touch(&session, Some(o.busy || o.due_now));

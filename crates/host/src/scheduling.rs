@@ -48,11 +48,29 @@ mod tests {
     fn computed_from_scheduled_time_not_wall_clock() {
         let tz: Tz = "Asia/Kolkata".parse().unwrap();
         // Every 15 min; the run was scheduled 10:00 IST (04:30Z), finished late at 04:40Z.
-        let next = next_occurrence("*/15 * * * *", tz, utc("2026-01-01T04:30:00Z"), utc("2026-01-01T04:40:00Z")).unwrap();
+        let next = next_occurrence(
+            "*/15 * * * *",
+            tz,
+            utc("2026-01-01T04:30:00Z"),
+            utc("2026-01-01T04:40:00Z"),
+        )
+        .unwrap();
         assert_eq!(next, utc("2026-01-01T04:45:00Z"));
         // Missed occurrences while down are skipped, not replayed.
-        let next = next_occurrence("*/15 * * * *", tz, utc("2026-01-01T04:30:00Z"), utc("2026-01-01T09:01:00Z")).unwrap();
+        let next = next_occurrence(
+            "*/15 * * * *",
+            tz,
+            utc("2026-01-01T04:30:00Z"),
+            utc("2026-01-01T09:01:00Z"),
+        )
+        .unwrap();
         assert_eq!(next, utc("2026-01-01T09:15:00Z"));
-        assert!(next_occurrence("not cron", tz, utc("2026-01-01T04:30:00Z"), utc("2026-01-01T04:30:00Z")).is_err());
+        assert!(next_occurrence(
+            "not cron",
+            tz,
+            utc("2026-01-01T04:30:00Z"),
+            utc("2026-01-01T04:30:00Z")
+        )
+        .is_err());
     }
 }

@@ -72,10 +72,11 @@ pub fn resolve(
     if let Some(s) = db::sessions::find(c, &w.agent_group_id, mg, thread)? {
         return Ok(s);
     }
-    let tx = c.unchecked_transaction()?;
-    let s = db::sessions::create(&tx, &w.agent_group_id, mg, thread)?;
-    provision(home, &s)?;
-    tx.commit()?;
+    let s = db::atomic(c, |tx| {
+        let s = db::sessions::create(tx, &w.agent_group_id, mg, thread)?;
+        provision(home, &s)?;
+        Ok(s)
+    })?;
     tracing::info!(session = %s.id, agent_group = %s.agent_group_id, mode = %w.session_mode, "session created");
     Ok(s)
 }

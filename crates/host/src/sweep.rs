@@ -26,7 +26,8 @@ pub async fn run(host: Arc<Host>) {
         if let Err(e) = sweep_once(&host, &mut seen).await {
             tracing::warn!(error = %e, "sweep failed");
         }
-        host.runners.stop_idle(host.settings.millis("IDLE_TIMEOUT", 1_800_000));
+        host.runners
+            .stop_idle(host.settings.millis("IDLE_TIMEOUT", 1_800_000));
         tokio::select! {
             _ = tokio::time::sleep(every.min(host.settings.millis("IDLE_TIMEOUT", 1_800_000) / 2)) => {}
             _ = host.shutdown_signal() => return,
@@ -34,7 +35,10 @@ pub async fn run(host: Arc<Host>) {
     }
 }
 
-async fn sweep_once(host: &Arc<Host>, seen: &mut HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>) -> anyhow::Result<()> {
+async fn sweep_once(
+    host: &Arc<Host>,
+    seen: &mut HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>,
+) -> anyhow::Result<()> {
     let sessions = host.db.call(|c| Ok(db::sessions::active(c)?)).await?;
     let stale_after = host.settings.millis("NANOCLAW_STALE_MS", 600_000);
     let now = Utc::now();
@@ -57,7 +61,10 @@ async fn sweep_once(host: &Arc<Host>, seen: &mut HashMap<String, (Seen, Option<c
                 continue;
             }
         }
-        let view = RunnerView { alive, started_at: started.as_deref() };
+        let view = RunnerView {
+            alive,
+            started_at: started.as_deref(),
+        };
         let o = delivery::pass(host, &s.id, view).await?;
         host.schedule(&s.id, &o);
         // Read the counters again: the pass itself may have written inbound.db.
@@ -94,7 +101,9 @@ fn heartbeat_stale(paths: &nanoclaw_protocol::SessionPaths, stale_after: Duratio
     });
     if let Some((Some(ms), Some(start))) = declared {
         if let Some(start) = nanoclaw_protocol::time::parse(&start) {
-            let until = start + chrono::Duration::milliseconds(ms) + chrono::Duration::from_std(stale_after).unwrap_or_default();
+            let until = start
+                + chrono::Duration::milliseconds(ms)
+                + chrono::Duration::from_std(stale_after).unwrap_or_default();
             return Utc::now() > until;
         }
     }

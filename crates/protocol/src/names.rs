@@ -33,7 +33,11 @@ pub fn normalize_folder(name: &str) -> Result<String> {
             out.push('-');
         }
     }
-    let out = out.trim_end_matches('-').chars().take(MAX_NAME).collect::<String>();
+    let out = out
+        .trim_end_matches('-')
+        .chars()
+        .take(MAX_NAME)
+        .collect::<String>();
     validate(&out)?;
     Ok(out)
 }
@@ -44,7 +48,17 @@ mod tests {
 
     #[test]
     fn rejects_traversal() {
-        for bad in ["", "..", "../x", "a/b", ".hidden", "a..b", "a\\b", "x\0", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a..b",
+            "a\\b",
+            "x\0",
+            &"a".repeat(65),
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
         for good in ["main", "team-1", "a.b_c"] {

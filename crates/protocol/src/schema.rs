@@ -126,7 +126,10 @@ fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -
             tx.execute(&format!("CREATE TABLE {table} ({body})"), [])?;
         } else {
             // Older session folders: add what a newer protocol version introduced.
-            for (name, def) in cols.iter().filter(|(n, _)| !existing.iter().any(|e| e == n)) {
+            for (name, def) in cols
+                .iter()
+                .filter(|(n, _)| !existing.iter().any(|e| e == n))
+            {
                 let def = def.replace(" UNIQUE", "");
                 tx.execute(&format!("ALTER TABLE {table} ADD COLUMN {name} {def}"), [])?;
             }
@@ -142,7 +145,9 @@ fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -
 pub fn open_inbound_write(dir: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         dir.join("inbound.db"),
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
     let ob = dir.join("outbound.db");
@@ -223,16 +228,21 @@ mod tests {
             .unwrap();
         }
         let c = open_inbound_rw(&p).unwrap();
-        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "delete");
         let (trig, on_wake): (i64, i64) = c
-            .query_row("SELECT trigger, on_wake FROM messages_in WHERE id='a'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT trigger, on_wake FROM messages_in WHERE id='a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         assert_eq!((trig, on_wake), (1, 0));
         let before = change_counter(&p).unwrap();
-        c.execute("UPDATE messages_in SET status='completed'", []).unwrap();
+        c.execute("UPDATE messages_in SET status='completed'", [])
+            .unwrap();
         assert_ne!(before, change_counter(&p).unwrap());
         let o = open_outbound_rw(&dir.path().join("outbound.db")).unwrap();
         o.execute(
@@ -241,7 +251,10 @@ mod tests {
         )
         .unwrap();
         assert!(o
-            .execute("INSERT INTO container_state(id, updated_at) VALUES (2, 'x')", [])
+            .execute(
+                "INSERT INTO container_state(id, updated_at) VALUES (2, 'x')",
+                []
+            )
             .is_err());
     }
 }

@@ -36,9 +36,11 @@ pub fn side_of(seq: i64) -> Side {
 
 /// `MAX(seq)` of a table on an open connection (0 when empty).
 pub fn max_seq(conn: &Connection, table: &str) -> Result<i64> {
-    Ok(conn.query_row(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), [], |r| {
-        r.get(0)
-    })?)
+    Ok(conn.query_row(
+        &format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]

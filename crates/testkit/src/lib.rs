@@ -1,1 +1,271 @@
-//! Testkit.
+//! Test helpers: a temporary NanoClaw home, the real binaries driven inside it, and readers of
+//! the session DBs. Fakes of remote services (model APIs, platforms) live here too as they arrive.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+/// Path of a binary built next to the running test or bench (`target/<profile>/<name>`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(name)
+}
+
+/// A throwaway home directory.
+pub struct TestHome {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestHome {
+    /// A fresh, empty home.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("nc-home-")
+                .tempdir()
+                .expect("tempdir"),
+            env: vec![],
+        }
+    }
+
+    /// Adds an environment variable for every command started from this home.
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// The home path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `nanoclaw --home <home> <args>` with the runner binary next to it.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("nanoclaw"));
+        c.arg("--home").arg(self.path()).args(args);
+        c.env("NANOCLAW_AGENT_BIN", bin("nanoclaw-agent"));
+        c.env_remove("NANOCLAW_HOME");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs a command to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn nanoclaw")
+    }
+
+    /// `nanoclaw run` in the background, waiting until the terminal socket answers.
+    pub fn start_host(&self, extra_env: &[(&str, &str)]) -> HostProc {
+        let mut c = self.cmd(&["run"]);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        let child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn host");
+        let h = HostProc {
+            child: Some(child),
+            sock: self.path().join("data/cli.sock"),
+        };
+        h.wait_ready(Duration::from_secs(20));
+        h
+    }
+
+    /// The central DB, opened for reading.
+    pub fn central(&self) -> Connection {
+        let c = Connection::open(self.path().join("data/v2.db")).expect("open v2.db");
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    /// Folders of every session: `data/v2-sessions/<ag>/<session>`.
+    pub fn session_dirs(&self) -> Vec<PathBuf> {
+        let mut out = vec![];
+        let Ok(groups) = std::fs::read_dir(self.path().join("data/v2-sessions")) else {
+            return out;
+        };
+        for g in groups.flatten() {
+            for s in std::fs::read_dir(g.path()).into_iter().flatten().flatten() {
+                if s.path().join("inbound.db").exists() {
+                    out.push(s.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Lines of the terminal transcript (every reply the terminal channel sent).
+    pub fn transcript(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path().join("data/cli-transcript.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// A `nanoclaw run` child; SIGTERM'd and reaped on drop.
+pub struct HostProc {
+    child: Option<Child>,
+    sock: PathBuf,
+}
+
+impl HostProc {
+    fn wait_ready(&self, limit: Duration) {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if UnixStream::connect(&self.sock).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("host did not open {} within {limit:?}", self.sock.display());
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signal to our own child.
+        unsafe {
+            libc::kill(self.pid() as i32, sig);
+        }
+    }
+
+    /// Waits for the process to end (bounded); returns its exit status, if it ended.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = child.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Stops the host with SIGTERM and returns its stderr.
+    pub fn stop(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        let child = self.child.take().expect("running");
+        let out = child.wait_with_output().expect("wait host");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for HostProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signal to our own child.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw terminal-channel client (JSON lines over `data/cli.sock`).
+pub struct CliClient {
+    rd: BufReader<UnixStream>,
+    wr: UnixStream,
+}
+
+impl CliClient {
+    /// Connects to a home's terminal socket.
+    pub fn connect(home: &Path) -> std::io::Result<Self> {
+        let s = UnixStream::connect(home.join("data/cli.sock"))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Self {
+            rd: BufReader::new(s.try_clone()?),
+            wr: s,
+        })
+    }
+
+    /// Sends a message to the default agent.
+    pub fn send(&mut self, text: &str) -> std::io::Result<()> {
+        let line = serde_json::json!({"type": "message", "text": text}).to_string() + "\n";
+        self.wr.write_all(line.as_bytes())
+    }
+
+    /// Reads the next event.
+    pub fn next(&mut self) -> std::io::Result<Value> {
+        let mut l = String::new();
+        if self.rd.read_line(&mut l)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        serde_json::from_str(&l)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    /// Reads events until one of `kind` arrives.
+    pub fn until(&mut self, kind: &str) -> std::io::Result<Value> {
+        loop {
+            let v = self.next()?;
+            if v["type"] == kind {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+/// Polls `f` every 10 ms until it returns Some or `limit` passes.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Percentile (0..=100) of a sorted slice.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}

@@ -113,7 +113,10 @@ impl Channel for CliChannel {
             } => {
                 let mut t = format!("{title}\n{question}");
                 for (i, o) in options.iter().enumerate() {
-                    let label = o.as_str().map(str::to_string).unwrap_or_else(|| o["label"].as_str().unwrap_or_default().to_string());
+                    let label = o
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| o["label"].as_str().unwrap_or_default().to_string());
                     t.push_str(&format!("\n  {}. {label}", i + 1));
                 }
                 t
@@ -134,7 +137,10 @@ impl Channel for CliChannel {
         let path = self.transcript.clone();
         let rec = line.to_string();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             f.write_all(rec.as_bytes())?;
             f.write_all(b"\n")?;
             f.sync_data()
@@ -197,7 +203,9 @@ impl CliChannel {
         match req["type"].as_str() {
             Some("message") => {}
             Some("ping") => return json!({"type": "pong"}),
-            other => return json!({"type": "error", "error": format!("unknown request type {other:?}")}),
+            other => {
+                return json!({"type": "error", "error": format!("unknown request type {other:?}")})
+            }
         }
         let agent = req["agent"].as_str();
         if let Some(a) = agent {
@@ -220,7 +228,9 @@ impl CliChannel {
             Ok(out) if out.accepted.is_empty() => {
                 json!({"type": "error", "error": out.dropped.unwrap_or_else(|| "message was not routed to any agent".into())})
             }
-            Ok(out) => json!({"type": "accepted", "ids": out.accepted.iter().map(|a| &a.message_id).collect::<Vec<_>>()}),
+            Ok(out) => {
+                json!({"type": "accepted", "ids": out.accepted.iter().map(|a| &a.message_id).collect::<Vec<_>>()})
+            }
             Err(e) => json!({"type": "error", "error": e.to_string()}),
         }
     }
@@ -233,7 +243,10 @@ async fn write_json(wr: &mut tokio::net::unix::OwnedWriteHalf, v: &Value) -> std
 }
 
 /// Reads one line into `buf` (without the newline); a line over [`MAX_LINE`] is an error.
-async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
     buf.clear();
     loop {
         let avail = r.fill_buf().await?;
@@ -249,7 +262,10 @@ async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, buf: &m
         buf.extend_from_slice(avail);
         r.consume(n);
         if buf.len() > MAX_LINE {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request line too long"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request line too long",
+            ));
         }
     }
 }

@@ -114,7 +114,10 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the enabled channels. Register new adapters here.
-    pub fn from_settings(home: &nanoclaw_protocol::Home, _settings: &crate::config::Settings) -> Self {
+    pub fn from_settings(
+        home: &nanoclaw_protocol::Home,
+        _settings: &crate::config::Settings,
+    ) -> Self {
         let mut r = Self::default();
         r.register(Arc::new(cli::CliChannel::new(home)));
         r

@@ -32,8 +32,12 @@ fn from_row(r: &Row) -> rusqlite::Result<AgentGroup> {
 
 /// By id.
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<AgentGroup>> {
-    c.query_row(&format!("SELECT {COLS} FROM agent_groups WHERE id = ?1"), [id], from_row)
-        .optional()
+    c.query_row(
+        &format!("SELECT {COLS} FROM agent_groups WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
 }
 
 /// By folder.

@@ -24,7 +24,9 @@ pub struct Destination {
 fn local_name_for(name: Option<&str>, channel_type: &str, platform_id: &str) -> String {
     let base = name.unwrap_or(platform_id);
     nanoclaw_protocol::names::normalize_folder(base)
-        .or_else(|_| nanoclaw_protocol::names::normalize_folder(&format!("{channel_type}-{platform_id}")))
+        .or_else(|_| {
+            nanoclaw_protocol::names::normalize_folder(&format!("{channel_type}-{platform_id}"))
+        })
         .unwrap_or_else(|_| channel_type.to_string())
 }
 
@@ -80,8 +82,16 @@ pub fn for_agent_group(c: &Connection, agent_group: &str) -> rusqlite::Result<Ve
         Ok(Destination {
             name: r.get(0)?,
             display_name: if agent { r.get(6)? } else { r.get(3)? },
-            channel_type: if agent { Some("agent".into()) } else { r.get(4)? },
-            platform_id: if agent { Some(target_id.clone()) } else { r.get(5)? },
+            channel_type: if agent {
+                Some("agent".into())
+            } else {
+                r.get(4)?
+            },
+            platform_id: if agent {
+                Some(target_id.clone())
+            } else {
+                r.get(5)?
+            },
             agent_group_id: agent.then_some(target_id),
             target_type,
         })

@@ -4,7 +4,12 @@
 use rusqlite::{params, Connection};
 
 /// Records that a send is about to happen.
-pub fn begin(c: &Connection, session: &str, out_id: &str, channel_type: &str) -> rusqlite::Result<()> {
+pub fn begin(
+    c: &Connection,
+    session: &str,
+    out_id: &str,
+    channel_type: &str,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT OR REPLACE INTO delivery_intents(session_id, message_out_id, channel_type, started_at)
          VALUES (?1, ?2, ?3, ?4)",
@@ -22,7 +27,8 @@ pub fn end(c: &Connection, session: &str, out_id: &str) -> rusqlite::Result<()> 
 
 /// Sends that were in flight when the host last stopped: `(session_id, message_out_id, channel_type)`.
 pub fn all(c: &Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
-    let mut st = c.prepare("SELECT session_id, message_out_id, channel_type FROM delivery_intents")?;
+    let mut st =
+        c.prepare("SELECT session_id, message_out_id, channel_type FROM delivery_intents")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }

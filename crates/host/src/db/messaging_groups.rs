@@ -22,7 +22,8 @@ pub struct MessagingGroup {
     pub created_at: String,
 }
 
-const COLS: &str = "id, channel_type, platform_id, name, is_group, unknown_sender_policy, created_at";
+const COLS: &str =
+    "id, channel_type, platform_id, name, is_group, unknown_sender_policy, created_at";
 
 fn from_row(r: &Row) -> rusqlite::Result<MessagingGroup> {
     Ok(MessagingGroup {
@@ -38,14 +39,24 @@ fn from_row(r: &Row) -> rusqlite::Result<MessagingGroup> {
 
 /// By id.
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<MessagingGroup>> {
-    c.query_row(&format!("SELECT {COLS} FROM messaging_groups WHERE id = ?1"), [id], from_row)
-        .optional()
+    c.query_row(
+        &format!("SELECT {COLS} FROM messaging_groups WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
 }
 
 /// By (channel_type, platform_id).
-pub fn find(c: &Connection, channel_type: &str, platform_id: &str) -> rusqlite::Result<Option<MessagingGroup>> {
+pub fn find(
+    c: &Connection,
+    channel_type: &str,
+    platform_id: &str,
+) -> rusqlite::Result<Option<MessagingGroup>> {
     c.query_row(
-        &format!("SELECT {COLS} FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2"),
+        &format!(
+            "SELECT {COLS} FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2"
+        ),
         [channel_type, platform_id],
         from_row,
     )
@@ -72,7 +83,15 @@ pub fn create(
     };
     c.execute(
         &format!("INSERT INTO messaging_groups({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        params![g.id, g.channel_type, g.platform_id, g.name, g.is_group, g.unknown_sender_policy, g.created_at],
+        params![
+            g.id,
+            g.channel_type,
+            g.platform_id,
+            g.name,
+            g.is_group,
+            g.unknown_sender_policy,
+            g.created_at
+        ],
     )?;
     Ok(g)
 }
@@ -88,5 +107,8 @@ pub fn find_or_create(
     if let Some(g) = find(c, channel_type, platform_id)? {
         return Ok((g, false));
     }
-    Ok((create(c, channel_type, platform_id, name, is_group, "strict")?, true))
+    Ok((
+        create(c, channel_type, platform_id, name, is_group, "strict")?,
+        true,
+    ))
 }

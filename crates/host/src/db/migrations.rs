@@ -8,7 +8,11 @@ use rusqlite::{params, Connection};
 /// `(version, name, sql)` in order. Never edit a released entry: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("sql/001_initial.sql")),
-    (2, "delivery_intents_sticky_threads", include_str!("sql/002_delivery_intents.sql")),
+    (
+        2,
+        "delivery_intents_sticky_threads",
+        include_str!("sql/002_delivery_intents.sql"),
+    ),
 ];
 
 /// Applies every migration the DB has not seen.

@@ -42,7 +42,10 @@ impl Db {
     }
 
     /// Runs `f` on the connection from synchronous code.
-    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
@@ -54,6 +57,24 @@ impl Db {
     ) -> anyhow::Result<T> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.with(f)).await?
+    }
+}
+
+/// Runs `f` atomically inside a SAVEPOINT, so entity helpers compose inside an outer transaction.
+pub fn atomic<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    c.execute_batch("SAVEPOINT nc_atomic")?;
+    match f(c) {
+        Ok(v) => {
+            c.execute_batch("RELEASE nc_atomic")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK TO nc_atomic; RELEASE nc_atomic");
+            Err(e)
+        }
     }
 }
 

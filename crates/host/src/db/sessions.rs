@@ -102,7 +102,9 @@ pub fn create(
 
 /// Every active session.
 pub fn active(c: &Connection) -> rusqlite::Result<Vec<Session>> {
-    let mut st = c.prepare(&format!("SELECT {COLS} FROM sessions WHERE status='active'"))?;
+    let mut st = c.prepare(&format!(
+        "SELECT {COLS} FROM sessions WHERE status='active'"
+    ))?;
     let rows = st.query_map([], from_row)?;
     rows.collect()
 }

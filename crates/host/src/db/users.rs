@@ -3,7 +3,12 @@
 use rusqlite::{params, Connection};
 
 /// Creates the user row if missing (`id` is `<channel_type>:<handle>`).
-pub fn ensure(c: &Connection, id: &str, kind: &str, display_name: Option<&str>) -> rusqlite::Result<()> {
+pub fn ensure(
+    c: &Connection,
+    id: &str,
+    kind: &str,
+    display_name: Option<&str>,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT INTO users(id, kind, display_name, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET display_name = COALESCE(excluded.display_name, users.display_name)
@@ -26,22 +31,27 @@ pub fn grant(
         ("owner" | "admin", _) => {}
         (other, _) => anyhow::bail!("unknown role {other:?}: use owner or admin"),
     }
-    let tx = c.unchecked_transaction()?;
-    tx.execute(
-        "INSERT INTO user_roles(user_id, role, agent_group_id, granted_by, granted_at)
+    super::atomic(c, |tx| {
+        tx.execute(
+            "INSERT INTO user_roles(user_id, role, agent_group_id, granted_by, granted_at)
          SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (
            SELECT 1 FROM user_roles WHERE user_id=?1 AND role=?2 AND agent_group_id IS ?3)",
-        params![user, role, agent_group, granted_by, super::now()],
-    )?;
-    if let Some(ag) = agent_group {
-        add_member(&tx, user, ag, granted_by)?;
-    }
-    tx.commit()?;
-    Ok(())
+            params![user, role, agent_group, granted_by, super::now()],
+        )?;
+        if let Some(ag) = agent_group {
+            add_member(tx, user, ag, granted_by)?;
+        }
+        Ok(())
+    })
 }
 
 /// Adds a plain member of an agent group (idempotent).
-pub fn add_member(c: &Connection, user: &str, agent_group: &str, by: Option<&str>) -> rusqlite::Result<()> {
+pub fn add_member(
+    c: &Connection,
+    user: &str,
+    agent_group: &str,
+    by: Option<&str>,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO agent_group_members(user_id, agent_group_id, added_by, added_at)
          VALUES (?1, ?2, ?3, ?4)",

@@ -100,8 +100,8 @@ pub fn create(c: &Connection, w: &NewWiring) -> anyhow::Result<String> {
             .map_err(|e| anyhow::anyhow!("engage_pattern is not a valid regex: {e}"))?;
     }
     let id = nanoclaw_protocol::new_id("wire");
-    let tx = c.unchecked_transaction()?;
-    tx.execute(
+    super::atomic(c, |tx| {
+        tx.execute(
         &format!("INSERT INTO messaging_group_agents({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"),
         params![
             id,
@@ -116,7 +116,8 @@ pub fn create(c: &Connection, w: &NewWiring) -> anyhow::Result<String> {
             super::now()
         ],
     )?;
-    super::destinations::ensure_for_wiring(&tx, w.agent_group_id, w.messaging_group_id)?;
-    tx.commit()?;
+        super::destinations::ensure_for_wiring(tx, w.agent_group_id, w.messaging_group_id)?;
+        Ok(())
+    })?;
     Ok(id)
 }

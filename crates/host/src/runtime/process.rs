@@ -27,9 +27,12 @@ impl ProcessRuntime {
                 let exe = std::env::current_exe().ok()?;
                 let dir = exe.parent()?;
                 // Test binaries live in target/<profile>/deps; the runner one level up.
-                [dir.join("nanoclaw-agent"), dir.parent()?.join("nanoclaw-agent")]
-                    .into_iter()
-                    .find(|p| p.is_file())
+                [
+                    dir.join("nanoclaw-agent"),
+                    dir.parent()?.join("nanoclaw-agent"),
+                ]
+                .into_iter()
+                .find(|p| p.is_file())
             })
             .unwrap_or_else(|| PathBuf::from("nanoclaw-agent"));
         Self { agent_bin }
@@ -52,7 +55,10 @@ impl Runtime for ProcessRuntime {
             .open(&spec.log_file)?;
         let mut cmd = Command::new(&self.agent_bin);
         cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            )
             .env("HOME", &spec.agent_dir)
             .env("NANOCLAW_WORKSPACE", &spec.session_dir)
             .env("NANOCLAW_AGENT_DIR", &spec.agent_dir)
