@@ -61,6 +61,7 @@ async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeo
     let mut lines = BufReader::new(rd).lines();
     send(&mut wr, &agent, &text).await?;
     let mut waiting: Option<HashSet<String>> = None;
+    let mut failed = false;
     // Events that arrive before "accepted" names our ids are held back, not lost.
     let mut early: Vec<Value> = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -87,34 +88,36 @@ async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeo
                 let ids = v["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect();
                 waiting = Some(ids);
                 for e in std::mem::take(&mut early) {
-                    handle_event(&e, waiting.as_mut().expect("set above"));
+                    failed |= handle_event(&e, waiting.as_mut().expect("set above"));
                 }
             }
             Some(_) => match waiting.as_mut() {
-                Some(w) => handle_event(&v, w),
+                Some(w) => failed |= handle_event(&v, w),
                 None => early.push(v),
             },
             None => {}
         }
         if waiting.as_ref().is_some_and(HashSet::is_empty) {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
         }
     }
 }
 
-/// Prints our replies and crosses off finished turns.
-fn handle_event(v: &Value, waiting: &mut HashSet<String>) {
+/// Prints our replies and crosses off finished turns; true when a turn failed.
+fn handle_event(v: &Value, waiting: &mut HashSet<String>) -> bool {
     let about = |k: &str| v[k].as_str().is_some_and(|id| waiting.contains(id));
     match v["type"].as_str() {
         Some("reply") if about("in_reply_to") => println!("{}", v["text"].as_str().unwrap_or_default()),
         Some("turn_done") if about("id") => {
-            if v["status"] == "failed" {
-                eprintln!("error: the agent failed to process the message");
-            }
             waiting.remove(v["id"].as_str().unwrap_or_default());
+            if v["status"] == "failed" {
+                eprintln!("error: the agent failed to process the message (see logs/nanoclaw.log)");
+                return true;
+            }
         }
         _ => {}
     }
+    false
 }
 
 async fn interactive(stream: UnixStream, agent: Option<String>, _host: Option<Arc<Host>>) -> anyhow::Result<ExitCode> {

@@ -247,6 +247,26 @@ impl CliClient {
     }
 }
 
+/// Pids of live `nanoclaw-agent` processes whose environment mentions `needle` (a home path).
+pub fn runner_pids(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().into_owned();
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).contains("nanoclaw-agent") {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'));
+        if !zombie && String::from_utf8_lossy(&env).contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 /// Polls `f` every 10 ms until it returns Some or `limit` passes.
 pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + limit;

@@ -1,1 +1,87 @@
-fn main() {}
+//! `nanoclaw-bench`: warm round trip (terminal in → mock reply out), routing throughput and
+//! idle RSS of the real binaries. Run with:
+//!
+//! ```text
+//! cargo build --release && target/release/nanoclaw-bench [ROUNDS]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use nanoclaw_testkit::{percentile, runner_pids, CliClient, TestHome};
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn round_trip(cli: &mut CliClient, text: &str) -> Duration {
+    let t0 = Instant::now();
+    cli.send(text).expect("send");
+    let accepted = cli.until("accepted").expect("accepted");
+    let id = accepted["ids"][0].as_str().unwrap_or_default().to_string();
+    loop {
+        let v = cli.next().expect("reply");
+        if v["type"] == "reply" && v["in_reply_to"] == id.as_str() {
+            return t0.elapsed();
+        }
+    }
+}
+
+fn main() {
+    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    println!("command: target/release/nanoclaw-bench {rounds}");
+    let home = TestHome::new();
+    let host = home.start_host(&[]);
+
+    // Idle RSS of a freshly started host (before any session).
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_rss = rss_kb(host.pid());
+
+    let mut cli = CliClient::connect(home.path()).expect("connect");
+    for i in 0..5 {
+        round_trip(&mut cli, &format!("warm-up {i}"));
+    }
+    let mut ms: Vec<f64> = (0..rounds).map(|i| round_trip(&mut cli, &format!("bench {i}")).as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "warm round trip (terminal → router → inbound.db → runner(mock) → outbound.db → delivery → terminal), n={rounds}: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&ms, 50.0),
+        percentile(&ms, 99.0)
+    );
+
+    // Routing throughput: messages accepted (routed + written to inbound.db) per second.
+    let clients = 4;
+    let per = 250;
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let path = home.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut cli = CliClient::connect(&path).expect("connect");
+                for i in 0..per {
+                    cli.send(&format!("load {c}-{i}")).expect("send");
+                    cli.until("accepted").expect("accepted");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client");
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "routing throughput, {clients} clients × {per} messages: {:.0} msg/s",
+        (clients * per) as f64 / secs
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let runner_rss: Vec<u64> = runner_pids(home.path()).into_iter().map(rss_kb).collect();
+    println!("host idle RSS: {:.1} MB (after start); after load: {:.1} MB", idle_rss as f64 / 1024.0, rss_kb(host.pid()) as f64 / 1024.0);
+    if let Some(r) = runner_rss.first() {
+        println!("runner RSS (mock provider): {:.1} MB", *r as f64 / 1024.0);
+    }
+    drop(host);
+}

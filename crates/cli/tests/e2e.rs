@@ -1,0 +1,165 @@
+//! End-to-end: the real `nanoclaw` and `nanoclaw-agent` binaries in a temporary home.
+
+use std::time::{Duration, Instant};
+
+use nanoclaw_testkit::{eventually, CliClient, TestHome};
+use rusqlite::Connection;
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn chat_embedded_on_a_fresh_home_echoes() {
+    let home = TestHome::new();
+    let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    assert_eq!(stdout(&o), "echo: hi\n");
+    // First use created the main agent, the terminal wiring and the owner.
+    let c = home.central();
+    let folder: String = c.query_row("SELECT folder FROM agent_groups", [], |r| r.get(0)).unwrap();
+    assert_eq!(folder, "main");
+    let role: String = c.query_row("SELECT role FROM user_roles WHERE user_id='cli:local'", [], |r| r.get(0)).unwrap();
+    assert_eq!(role, "owner");
+    // Seq parity in the session: host rows even, runner rows odd.
+    let dir = &home.session_dirs()[0];
+    let inb = Connection::open(dir.join("inbound.db")).unwrap();
+    let out = Connection::open(dir.join("outbound.db")).unwrap();
+    let s_in: i64 = inb.query_row("SELECT seq FROM messages_in", [], |r| r.get(0)).unwrap();
+    let s_out: i64 = out.query_row("SELECT seq FROM messages_out", [], |r| r.get(0)).unwrap();
+    assert_eq!(s_in % 2, 0);
+    assert_eq!(s_out % 2, 1);
+    assert!(s_out > s_in);
+    // No runner outlives the embedded host.
+    assert!(nanoclaw_testkit::runner_pids(home.path()).is_empty(), "runner left behind");
+}
+
+#[test]
+fn chat_against_a_running_host_and_clean_shutdown() {
+    let home = TestHome::new();
+    let host = home.start_host(&[]);
+    for text in ["hi", "second message"] {
+        let o = home.run(&["chat", "-m", text, "--timeout", "30"]);
+        assert!(o.status.success(), "stderr: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("echo: {text}\n"));
+    }
+    let log = host.stop();
+    assert!(log.contains("host stopped"), "{log}");
+    let logs = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();
+    assert!(logs.contains("runner started"));
+    assert!(home.path().join("logs/nanoclaw.error.log").exists());
+    let status: String = home.central().query_row("SELECT container_status FROM sessions", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "stopped");
+    assert!(nanoclaw_testkit::runner_pids(home.path()).is_empty(), "runner left behind");
+}
+
+/// A SIGKILLed host leaves no runner behind.
+#[test]
+fn no_orphan_runner_after_host_sigkill() {
+    let home = TestHome::new();
+    let mut host = home.start_host(&[]);
+    let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
+    assert!(o.status.success());
+    assert_eq!(nanoclaw_testkit::runner_pids(home.path()).len(), 1);
+    host.signal(libc::SIGKILL);
+    host.wait_exit(Duration::from_secs(10)).unwrap();
+    let gone = eventually(Duration::from_secs(5), || nanoclaw_testkit::runner_pids(home.path()).is_empty().then_some(()));
+    assert!(gone.is_some(), "orphan runner survived the host");
+}
+
+#[test]
+fn chat_bad_input_is_a_clear_error() {
+    let home = TestHome::new();
+    let big = "x".repeat(1024 * 1024);
+    let o = home.run(&["chat", "-m", &big, "--timeout", "30"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("too large") && e.lines().count() == 1, "{e}");
+    let o = home.run(&["chat", "-m", "x", "--timeout", "-1"]);
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn timeout_is_a_clear_non_zero_exit() {
+    let home = TestHome::new();
+    let o = home.run(&["chat", "-m", "mock:sleep 5000", "--timeout", "0.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no complete reply within 0.5s"), "{}", stderr(&o));
+}
+
+/// The host dies (SIGKILL) right after the platform send, before `delivered` is written (and,
+/// second round, right before the send). After a restart: exactly one copy of the reply.
+#[test]
+fn host_killed_between_send_and_delivered_delivers_exactly_once() {
+    for point in ["after_send", "before_send"] {
+        let home = TestHome::new();
+        let mut host = home.start_host(&[("NANOCLAW_FAILPOINT", point)]);
+        let mut cli = CliClient::connect(home.path()).unwrap();
+        cli.send("hello once").unwrap();
+        let st = host.wait_exit(Duration::from_secs(30)).expect("host killed itself at the failpoint");
+        assert!(!st.success());
+        drop(cli);
+        assert_eq!(home.transcript().len(), usize::from(point == "after_send"), "{point}");
+        let host = home.start_host(&[]);
+        let delivered = eventually(Duration::from_secs(20), || {
+            let d = home.session_dirs().into_iter().next()?;
+            let c = Connection::open(d.join("inbound.db")).ok()?;
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM delivered", [], |r| r.get(0)).ok()?;
+            (n == 1 && !home.transcript().is_empty()).then_some(())
+        });
+        assert!(delivered.is_some(), "{point}: reply delivered after restart");
+        std::thread::sleep(Duration::from_millis(300));
+        let t = home.transcript();
+        assert_eq!(t.len(), 1, "{point}: exactly one copy, got {t:?}");
+        assert_eq!(t[0]["text"], "echo: hello once");
+        let intents: i64 = home.central().query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0)).unwrap();
+        assert_eq!(intents, 0);
+        drop(host);
+    }
+}
+
+/// A runner killed mid-turn: the batch is retried with backoff, then failed after 5 tries and
+/// the user is told.
+#[test]
+fn runner_killed_mid_turn_is_retried_then_failed() {
+    let home = TestHome::new();
+    let host = home.start_host(&[("NANOCLAW_RETRY_BASE_MS", "100")]);
+    let start = Instant::now();
+    let o = home.run(&["chat", "-m", "mock:crash", "--timeout", "60"]);
+    let took = start.elapsed();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("failed"), "{}", stderr(&o));
+    // Backoff 100·(1+2+4+8) ms between the five tries.
+    assert!(took >= Duration::from_millis(1500), "retried too fast: {took:?}");
+    let dir = &home.session_dirs()[0];
+    let c = Connection::open(dir.join("inbound.db")).unwrap();
+    let (status, tries): (String, i64) = c
+        .query_row("SELECT status, tries FROM messages_in WHERE content LIKE '%mock:crash%'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((status.as_str(), tries), ("failed", 5));
+    assert!(home.transcript().iter().any(|l| l["text"].as_str().unwrap_or("").contains("could not process")));
+    // The session still works afterwards.
+    let o = home.run(&["chat", "-m", "still there?", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: still there?\n");
+    drop(host);
+}
+
+/// Idle runners stop after IDLE_TIMEOUT; the next message starts a new one.
+#[test]
+fn idle_runner_stops_and_restarts_on_demand() {
+    let home = TestHome::new();
+    let _host = home.start_host(&[("IDLE_TIMEOUT", "300"), ("NANOCLAW_SWEEP_INTERVAL_MS", "100")]);
+    let o = home.run(&["chat", "-m", "one", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: one\n");
+    let stopped = eventually(Duration::from_secs(10), || {
+        let s: String = home.central().query_row("SELECT container_status FROM sessions", [], |r| r.get(0)).ok()?;
+        (s == "stopped").then_some(())
+    });
+    assert!(stopped.is_some(), "runner did not idle out");
+    let o = home.run(&["chat", "-m", "two", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: two\n");
+}
