@@ -1,1 +1,76 @@
-fn main() {}
+//! `nanoclaw-agent`: the runner inside each session's container (or child process).
+
+use std::process::ExitCode;
+
+use nanoclaw_agent::{heartbeat, providers, Config, Runner};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cfg = Config::from_env();
+    let provider = match providers::by_name(&cfg.provider, &cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cfg, provider)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cfg: Config, provider: Box<dyn providers::Provider>) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    if cfg.exit_with_parent {
+        // SAFETY: sets this process's own parent-death signal.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        }
+    }
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    heartbeat::spawn(cfg.workspace.join(".heartbeat"), cfg.heartbeat);
+    let exit_with_parent = cfg.exit_with_parent;
+    tracing::info!(session = %cfg.session_id, provider = %cfg.provider, "runner started");
+    let mut runner = Runner::open(cfg, provider)?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        // SAFETY: getppid has no preconditions.
+        if exit_with_parent && unsafe { libc::getppid() } != parent {
+            tracing::info!("host went away; exiting");
+            return Ok(());
+        }
+        // A turn is awaited to its end: writes are transactions, so a signal never leaves half a turn.
+        if let Err(e) = runner.poll_once().await {
+            tracing::warn!(error = %format!("{e:#}"), "poll failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(runner.interval()) => {}
+            _ = term.recv() => { tracing::info!("stopping"); return Ok(()); }
+            _ = int.recv() => { tracing::info!("stopping"); return Ok(()); }
+        }
+    }
+}

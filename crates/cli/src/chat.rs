@@ -17,6 +17,15 @@ pub fn chat(home: Home, agent: Option<String>, message: Option<String>, timeout:
     if !(timeout > 0.0 && timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
+    // `-m -` reads the message from stdin (messages longer than an argument may be).
+    let message = match message.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            Some(s.trim_end_matches('\n').to_string())
+        }
+        _ => message,
+    };
     let embedded = !nanoclaw_host::host_running(&home);
     let _logs = if embedded {
         Some(nanoclaw_host::logging::init(&home, false)?)

@@ -30,7 +30,7 @@ enum Cmd {
         /// Agent group folder (default: main).
         #[arg(long)]
         agent: Option<String>,
-        /// Send one message, print the replies of that turn, exit.
+        /// Send one message (`-` reads it from stdin), print the replies of that turn, exit.
         #[arg(short = 'm', long = "message")]
         message: Option<String>,
         /// Seconds to wait for the turn to finish (with -m).

@@ -74,7 +74,15 @@ fn no_orphan_runner_after_host_sigkill() {
 fn chat_bad_input_is_a_clear_error() {
     let home = TestHome::new();
     let big = "x".repeat(1024 * 1024);
-    let o = home.run(&["chat", "-m", &big, "--timeout", "30"]);
+    let mut child = home
+        .cmd(&["chat", "-m", "-", "--timeout", "30"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), big.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
     assert!(!o.status.success());
     let e = stderr(&o);
     assert!(e.contains("too large") && e.lines().count() == 1, "{e}");

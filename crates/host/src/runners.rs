@@ -285,7 +285,7 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     let watcher = tokio::spawn(watch_outbound(
         host.clone(),
         session.to_string(),
-        started_at,
+        started_at.clone(),
     ));
     let host = host.clone();
     let session = session.to_string();
@@ -295,14 +295,23 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
             _ = stop_rx => { handle.stop().await; handle.wait().await }
         };
         watcher.abort();
-        host.runners.st().running.remove(&session);
         tracing::info!(session = %session, code = ?exit.code, killed = exit.killed, "runner exited");
+        // Deliver what it wrote and put its unfinished work back for a retry while its slot is
+        // still held, so no new runner can clear its acks first.
+        let exited = RunnerView {
+            alive: false,
+            started_at: Some(&started_at),
+        };
+        if let Err(e) = delivery::pass(&host, &session, exited).await {
+            tracing::warn!(session = %session, error = %e, "pass after runner exit failed");
+        }
+        host.runners.st().running.remove(&session);
         let s = session.clone();
         let _ = host
             .db
             .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
             .await;
-        // Deliver what it wrote, then put its unfinished work back for a retry.
+        // Anything that arrived meanwhile (or is due later) gets a runner again.
         match delivery::pass(
             &host,
             &session,

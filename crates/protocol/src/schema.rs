@@ -150,10 +150,16 @@ pub fn open_inbound_write(dir: &Path) -> Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
-    let ob = dir.join("outbound.db");
-    let uri = format!("file:{}?mode=ro", percent_path(&ob));
-    conn.execute("ATTACH DATABASE ?1 AS ob", [uri])?;
+    attach_ro(&conn, &dir.join("outbound.db"), "ob")?;
     Ok(conn)
+}
+
+/// Attaches another session DB read-only under `alias` (the connection must allow URIs, as
+/// connections from this module do).
+pub fn attach_ro(conn: &Connection, path: &Path, alias: &str) -> Result<()> {
+    let uri = format!("file:{}?mode=ro", percent_path(path));
+    conn.execute(&format!("ATTACH DATABASE ?1 AS {alias}"), [uri])?;
+    Ok(())
 }
 
 /// Escapes a path for a SQLite URI filename.
@@ -183,7 +189,13 @@ pub fn ensure_inbound(conn: &Connection) -> Result<()> {
 
 /// Opens `outbound.db` for writing (the runner's side), creating or upgrading it.
 pub fn open_outbound_rw(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     configure(&conn)?;
     ensure_tables(&conn, OUTBOUND, OUTBOUND_INDEXES)?;
     Ok(conn)

@@ -252,7 +252,9 @@ pub fn runner_pids(needle: &Path) -> Vec<u32> {
     let needle = needle.to_string_lossy().into_owned();
     let mut out = vec![];
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         if !String::from_utf8_lossy(&cmd).contains("nanoclaw-agent") {
             continue;

@@ -32,7 +32,10 @@ fn round_trip(cli: &mut CliClient, text: &str) -> Duration {
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
     println!("command: target/release/nanoclaw-bench {rounds}");
     let home = TestHome::new();
     let host = home.start_host(&[]);
@@ -45,7 +48,9 @@ fn main() {
     for i in 0..5 {
         round_trip(&mut cli, &format!("warm-up {i}"));
     }
-    let mut ms: Vec<f64> = (0..rounds).map(|i| round_trip(&mut cli, &format!("bench {i}")).as_secs_f64() * 1e3).collect();
+    let mut ms: Vec<f64> = (0..rounds)
+        .map(|i| round_trip(&mut cli, &format!("bench {i}")).as_secs_f64() * 1e3)
+        .collect();
     ms.sort_by(f64::total_cmp);
     println!(
         "warm round trip (terminal → router → inbound.db → runner(mock) → outbound.db → delivery → terminal), n={rounds}: p50 {:.1} ms, p99 {:.1} ms",
@@ -79,7 +84,11 @@ fn main() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let runner_rss: Vec<u64> = runner_pids(home.path()).into_iter().map(rss_kb).collect();
-    println!("host idle RSS: {:.1} MB (after start); after load: {:.1} MB", idle_rss as f64 / 1024.0, rss_kb(host.pid()) as f64 / 1024.0);
+    println!(
+        "host idle RSS: {:.1} MB (after start); after load: {:.1} MB",
+        idle_rss as f64 / 1024.0,
+        rss_kb(host.pid()) as f64 / 1024.0
+    );
     if let Some(r) = runner_rss.first() {
         println!("runner RSS (mock provider): {:.1} MB", *r as f64 / 1024.0);
     }

@@ -1,0 +1,665 @@
+//! Static descriptors of the resources `nanoclaw ctl` manages: one per central-DB table.
+//!
+//! Everything the generic CRUD in [`super::crud`] puts into SQL text (table, column and key
+//! names, the ORDER BY clause) comes from here; values from users are always bound parameters.
+
+/// How a column's value is typed on input and rendered on output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// 64-bit integer.
+    Int,
+    /// Boolean stored as 0/1.
+    Bool,
+    /// JSON array stored as text.
+    JsonArray,
+    /// JSON object stored as text.
+    JsonObject,
+}
+
+impl Kind {
+    /// Name used in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Int => "an integer",
+            Kind::Bool => "true or false",
+            Kind::JsonArray => "a JSON array",
+            Kind::JsonObject => "a JSON object",
+        }
+    }
+}
+
+/// Who may set a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Settable on create and update.
+    ReadWrite,
+    /// Settable on create only (identity: keys, folders, the ends of a wiring).
+    CreateOnly,
+    /// Set by nanoclaw (generated ids, timestamps, host-owned state).
+    ReadOnly,
+}
+
+/// Values nanoclaw generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gen {
+    /// Nothing generated.
+    None,
+    /// A new id `<prefix>-<uuid>` on create.
+    Id,
+    /// The current time on create.
+    Now,
+    /// The current time on create and on every update.
+    NowAlways,
+}
+
+/// One column of a resource.
+#[derive(Debug, Clone, Copy)]
+pub struct Col {
+    /// Column name (the flag is this with `_` → `-`).
+    pub name: &'static str,
+    /// Value type.
+    pub kind: Kind,
+    /// Must be given on create.
+    pub required: bool,
+    /// May be NULL.
+    pub nullable: bool,
+    /// Value stored when create omits the column (None: the table's SQL default).
+    pub default: Option<&'static str>,
+    /// Who may set it.
+    pub access: Access,
+    /// Generated value.
+    pub generated: Gen,
+    /// Allowed values (empty: any).
+    pub choices: &'static [&'static str],
+    /// Resource whose key this column references (checked before writing).
+    pub refs: Option<&'static str>,
+}
+
+impl Col {
+    const fn new(name: &'static str, kind: Kind) -> Self {
+        Self {
+            name,
+            kind,
+            required: false,
+            nullable: false,
+            default: None,
+            access: Access::ReadWrite,
+            generated: Gen::None,
+            choices: &[],
+            refs: None,
+        }
+    }
+    const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    const fn nullable(mut self) -> Self {
+        self.nullable = true;
+        self
+    }
+    const fn default(mut self, v: &'static str) -> Self {
+        self.default = Some(v);
+        self
+    }
+    const fn once(mut self) -> Self {
+        self.access = Access::CreateOnly;
+        self
+    }
+    const fn ro(mut self) -> Self {
+        self.access = Access::ReadOnly;
+        self
+    }
+    const fn choices(mut self, c: &'static [&'static str]) -> Self {
+        self.choices = c;
+        self
+    }
+    const fn refs(mut self, r: &'static str) -> Self {
+        self.refs = Some(r);
+        self
+    }
+    /// The `--flag` spelling of this column.
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
+}
+
+const fn text(name: &'static str) -> Col {
+    Col::new(name, Kind::Text)
+}
+const fn int(name: &'static str) -> Col {
+    Col::new(name, Kind::Int)
+}
+const fn boolean(name: &'static str) -> Col {
+    Col::new(name, Kind::Bool)
+}
+const fn json_array(name: &'static str) -> Col {
+    Col::new(name, Kind::JsonArray)
+}
+const fn json_object(name: &'static str) -> Col {
+    Col::new(name, Kind::JsonObject)
+}
+/// A generated `<prefix>-…` id.
+const fn gen_id(name: &'static str) -> Col {
+    let mut c = Col::new(name, Kind::Text).ro();
+    c.generated = Gen::Id;
+    c
+}
+/// A creation timestamp.
+const fn created(name: &'static str) -> Col {
+    let mut c = Col::new(name, Kind::Text).ro();
+    c.generated = Gen::Now;
+    c
+}
+/// A timestamp refreshed on every write.
+const fn touched(name: &'static str) -> Col {
+    let mut c = Col::new(name, Kind::Text).ro();
+    c.generated = Gen::NowAlways;
+    c
+}
+
+/// A verb of `nanoclaw ctl <resource> <verb>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Rows, optionally filtered.
+    List,
+    /// One row by key.
+    Get,
+    /// A new row.
+    Create,
+    /// Change columns of one row.
+    Update,
+    /// Remove one row.
+    Delete,
+}
+
+impl Verb {
+    /// Parses a verb name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "list" | "ls" => Verb::List,
+            "get" | "show" => Verb::Get,
+            "create" | "add" => Verb::Create,
+            "update" | "set" => Verb::Update,
+            "delete" | "rm" | "remove" => Verb::Delete,
+            _ => return None,
+        })
+    }
+    /// Canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::List => "list",
+            Verb::Get => "get",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Delete => "delete",
+        }
+    }
+    /// Does it write?
+    pub fn writes(self) -> bool {
+        matches!(self, Verb::Create | Verb::Update | Verb::Delete)
+    }
+}
+
+const ALL: &[Verb] = &[Verb::List, Verb::Get, Verb::Create, Verb::Update, Verb::Delete];
+const NO_CREATE: &[Verb] = &[Verb::List, Verb::Get, Verb::Update, Verb::Delete];
+const READ_ONLY: &[Verb] = &[Verb::List, Verb::Get];
+
+/// One resource of `nanoclaw ctl`.
+#[derive(Debug)]
+pub struct Resource {
+    /// CLI name (`messaging-groups`).
+    pub name: &'static str,
+    /// Table.
+    pub table: &'static str,
+    /// Primary-key columns; a nullable one matches NULL when omitted.
+    pub key: &'static [&'static str],
+    /// Prefix of generated ids (single generated key only).
+    pub id_prefix: Option<&'static str>,
+    /// Columns in display order.
+    pub cols: &'static [Col],
+    /// Verbs allowed.
+    pub verbs: &'static [Verb],
+    /// ORDER BY clause of `list`.
+    pub order_by: &'static str,
+    /// Changes must be pushed into running sessions (`Host::refresh_projections`).
+    pub refresh: bool,
+    /// One-line description.
+    pub about: &'static str,
+}
+
+impl Resource {
+    /// Column by name.
+    pub fn col(&self, name: &str) -> Option<&'static Col> {
+        self.cols.iter().find(|c| c.name == name)
+    }
+    /// Is `name` a key column?
+    pub fn is_key(&self, name: &str) -> bool {
+        self.key.contains(&name)
+    }
+    /// `a, b, c` of every column.
+    pub fn select_list(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    /// `--a, --b` of every column, for messages.
+    pub fn flags(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| format!("--{}", c.flag()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    /// `--a, --b` of the key columns, for messages.
+    pub fn key_flags(&self) -> String {
+        self.key
+            .iter()
+            .map(|k| format!("--{}", k.replace('_', "-")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    /// Verb names, for messages.
+    pub fn verb_names(&self) -> String {
+        self.verbs
+            .iter()
+            .map(|v| v.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    /// Is the key one column?
+    pub fn single_key(&self) -> Option<&'static str> {
+        match self.key {
+            [k] => Some(k),
+            _ => None,
+        }
+    }
+    /// Multi-line help: verbs and fields.
+    pub fn help(&self) -> String {
+        let mut s = format!(
+            "{} — {} (table {})\nverbs: {}\n",
+            self.name,
+            self.about,
+            self.table,
+            self.verb_names()
+        );
+        match self.single_key() {
+            Some(k) => s.push_str(&format!("addressed by: <{k}> or --{}\n", k.replace('_', "-"))),
+            None => s.push_str(&format!("addressed by: {}\n", self.key_flags())),
+        }
+        s.push_str("fields:\n");
+        for c in self.cols {
+            let mut notes = vec![c.kind.describe().to_string()];
+            if c.required {
+                notes.push("required".into());
+            }
+            if !c.choices.is_empty() {
+                notes.push(c.choices.join("|"));
+            }
+            if let Some(d) = c.default {
+                notes.push(format!("default {d}"));
+            }
+            if let Some(r) = c.refs {
+                notes.push(format!("id of {r}"));
+            }
+            match c.access {
+                Access::ReadOnly => notes.push("read-only".into()),
+                Access::CreateOnly => notes.push("set on create".into()),
+                Access::ReadWrite => {}
+            }
+            if c.nullable {
+                notes.push("optional".into());
+            }
+            s.push_str(&format!("  --{:<24} {}\n", c.flag(), notes.join(", ")));
+        }
+        s
+    }
+}
+
+/// `agent_groups`.
+pub static GROUPS: Resource = Resource {
+    name: "groups",
+    table: "agent_groups",
+    key: &["id"],
+    id_prefix: Some("ag"),
+    cols: &[
+        gen_id("id"),
+        text("name").required(),
+        // Defaults to the normalised name (see the create hook).
+        text("folder").once(),
+        text("agent_provider").nullable(),
+        created("created_at"),
+    ],
+    verbs: ALL,
+    order_by: "created_at, id",
+    refresh: true,
+    about: "agent groups: a workspace folder under groups/ with its own memory and container",
+};
+
+/// `messaging_groups`.
+pub static MESSAGING_GROUPS: Resource = Resource {
+    name: "messaging-groups",
+    table: "messaging_groups",
+    key: &["id"],
+    id_prefix: Some("mg"),
+    cols: &[
+        gen_id("id"),
+        text("channel_type").required().once(),
+        text("platform_id").required().once(),
+        text("name").nullable(),
+        boolean("is_group").default("false"),
+        text("unknown_sender_policy")
+            .default("strict")
+            .choices(&["strict", "request_approval", "public"]),
+        created("created_at"),
+    ],
+    verbs: ALL,
+    order_by: "created_at, id",
+    refresh: true,
+    about: "chats on a platform",
+};
+
+/// `messaging_group_agents`.
+pub static WIRINGS: Resource = Resource {
+    name: "wirings",
+    table: "messaging_group_agents",
+    key: &["id"],
+    id_prefix: Some("wire"),
+    cols: &[
+        gen_id("id"),
+        text("messaging_group_id")
+            .required()
+            .once()
+            .refs("messaging-groups"),
+        text("agent_group_id").required().once().refs("groups"),
+        text("engage_mode")
+            .default("mention")
+            .choices(&["pattern", "mention", "mention-sticky"]),
+        text("engage_pattern").nullable(),
+        text("sender_scope").default("all").choices(&["all", "known"]),
+        text("ignored_message_policy")
+            .default("drop")
+            .choices(&["drop", "accumulate"]),
+        text("session_mode")
+            .default("shared")
+            .choices(&["shared", "per-thread", "agent-shared"]),
+        int("priority").default("0"),
+        created("created_at"),
+    ],
+    verbs: ALL,
+    order_by: "messaging_group_id, priority DESC, created_at, id",
+    refresh: true,
+    about: "which agent groups a chat reaches, and how",
+};
+
+/// `users`.
+pub static USERS: Resource = Resource {
+    name: "users",
+    table: "users",
+    key: &["id"],
+    id_prefix: None,
+    cols: &[
+        // `<channel_type>:<handle>`, given by the admin.
+        text("id").required().once(),
+        // Defaults to the channel type in the id.
+        text("kind").once(),
+        text("display_name").nullable(),
+        created("created_at"),
+    ],
+    verbs: ALL,
+    order_by: "created_at, id",
+    refresh: false,
+    about: "people, as <channel_type>:<handle> (telegram:42, cli:local)",
+};
+
+/// `user_roles`.
+pub static ROLES: Resource = Resource {
+    name: "roles",
+    table: "user_roles",
+    key: &["user_id", "role", "agent_group_id"],
+    id_prefix: None,
+    cols: &[
+        text("user_id").required().once().refs("users"),
+        text("role").required().once().choices(&["owner", "admin"]),
+        text("agent_group_id").nullable().once().refs("groups"),
+        text("granted_by").nullable(),
+        created("granted_at"),
+    ],
+    verbs: ALL,
+    order_by: "granted_at, user_id, role",
+    refresh: false,
+    about: "owner (always global) and admin (global, or of one agent group) roles",
+};
+
+/// `agent_group_members`.
+pub static MEMBERS: Resource = Resource {
+    name: "members",
+    table: "agent_group_members",
+    key: &["user_id", "agent_group_id"],
+    id_prefix: None,
+    cols: &[
+        text("user_id").required().once().refs("users"),
+        text("agent_group_id").required().once().refs("groups"),
+        text("added_by").nullable(),
+        created("added_at"),
+    ],
+    verbs: ALL,
+    order_by: "added_at, user_id, agent_group_id",
+    refresh: false,
+    about: "plain members of an agent group (known senders)",
+};
+
+/// `user_dms`.
+pub static USER_DMS: Resource = Resource {
+    name: "user-dms",
+    table: "user_dms",
+    key: &["user_id", "channel_type"],
+    id_prefix: None,
+    cols: &[
+        text("user_id").required().once().refs("users"),
+        text("channel_type").required().once(),
+        text("messaging_group_id")
+            .required()
+            .refs("messaging-groups"),
+        touched("resolved_at"),
+    ],
+    verbs: ALL,
+    order_by: "user_id, channel_type",
+    refresh: false,
+    about: "the direct-message chat of a user on a channel",
+};
+
+/// `sessions` (created by the router, never by hand).
+pub static SESSIONS: Resource = Resource {
+    name: "sessions",
+    table: "sessions",
+    key: &["id"],
+    id_prefix: Some("sess"),
+    cols: &[
+        gen_id("id"),
+        text("agent_group_id").ro(),
+        text("messaging_group_id").nullable().ro(),
+        text("thread_id").nullable().ro(),
+        text("agent_provider").nullable(),
+        text("status"),
+        text("container_status").ro(),
+        text("last_active").nullable().ro(),
+        created("created_at"),
+    ],
+    verbs: NO_CREATE,
+    order_by: "created_at, id",
+    refresh: false,
+    about: "conversations of an agent group with a chat (created by the router)",
+};
+
+/// `agent_destinations`.
+pub static DESTINATIONS: Resource = Resource {
+    name: "destinations",
+    table: "agent_destinations",
+    key: &["agent_group_id", "local_name"],
+    id_prefix: None,
+    cols: &[
+        text("agent_group_id").required().once().refs("groups"),
+        text("local_name").required().once(),
+        text("target_type").required().choices(&["channel", "agent"]),
+        // A messaging group id (channel) or an agent group id (agent): checked by the hook.
+        text("target_id").required(),
+        created("created_at"),
+    ],
+    verbs: ALL,
+    order_by: "agent_group_id, local_name",
+    refresh: true,
+    about: "names an agent can send to: chats and other agents",
+};
+
+/// `pending_approvals` (created by the host).
+pub static APPROVALS: Resource = Resource {
+    name: "approvals",
+    table: "pending_approvals",
+    key: &["approval_id"],
+    id_prefix: Some("appr"),
+    cols: &[
+        gen_id("approval_id"),
+        text("session_id").nullable().ro(),
+        text("request_id").nullable().ro(),
+        text("action").ro(),
+        json_object("payload").ro(),
+        created("created_at"),
+        text("agent_group_id").nullable().ro(),
+        text("channel_type").nullable().ro(),
+        text("platform_id").nullable().ro(),
+        text("platform_message_id").nullable().ro(),
+        text("expires_at").nullable(),
+        text("status"),
+        text("title").nullable().ro(),
+        json_array("options_json").nullable().ro(),
+    ],
+    verbs: NO_CREATE,
+    order_by: "created_at, approval_id",
+    refresh: false,
+    about: "actions waiting for an admin's approval",
+};
+
+/// `unregistered_senders` (an audit: read-only).
+pub static DROPPED_MESSAGES: Resource = Resource {
+    name: "dropped-messages",
+    table: "unregistered_senders",
+    key: &["id"],
+    id_prefix: None,
+    cols: &[
+        text("id").ro(),
+        text("channel_type").ro(),
+        text("platform_id").ro(),
+        text("user_id").nullable().ro(),
+        text("sender_name").nullable().ro(),
+        text("reason").ro(),
+        text("messaging_group_id").nullable().ro(),
+        text("agent_group_id").nullable().ro(),
+        int("message_count").ro(),
+        text("first_seen").ro(),
+        text("last_seen").ro(),
+    ],
+    verbs: READ_ONLY,
+    order_by: "last_seen DESC, id",
+    refresh: false,
+    about: "senders whose messages were dropped, with counts (audit, read-only)",
+};
+
+/// `container_configs`.
+pub static CONTAINER_CONFIGS: Resource = Resource {
+    name: "container-configs",
+    table: "container_configs",
+    key: &["agent_group_id"],
+    id_prefix: None,
+    cols: &[
+        text("agent_group_id").required().once().refs("groups"),
+        text("image").nullable(),
+        json_array("packages").default("[]"),
+        json_object("mcp_servers").default("{}"),
+        json_array("extra_mounts").default("[]"),
+        json_object("limits").default("{}"),
+        text("provider").nullable(),
+        text("model").nullable(),
+        text("cli_scope").nullable(),
+        touched("updated_at"),
+    ],
+    verbs: ALL,
+    order_by: "agent_group_id",
+    refresh: false,
+    about: "per agent group container settings: image, packages, MCP servers, mounts, limits, model",
+};
+
+/// Every resource, in help order.
+pub static RESOURCES: &[&Resource] = &[
+    &GROUPS,
+    &MESSAGING_GROUPS,
+    &WIRINGS,
+    &USERS,
+    &ROLES,
+    &MEMBERS,
+    &USER_DMS,
+    &SESSIONS,
+    &DESTINATIONS,
+    &APPROVALS,
+    &DROPPED_MESSAGES,
+    &CONTAINER_CONFIGS,
+];
+
+/// Resource by CLI name (a few aliases accepted).
+pub fn find(name: &str) -> Option<&'static Resource> {
+    let name = match name {
+        "group" | "agent-groups" => "groups",
+        "messaging-group" | "chats" => "messaging-groups",
+        "wiring" => "wirings",
+        "user" => "users",
+        "role" => "roles",
+        "member" => "members",
+        "session" => "sessions",
+        "destination" => "destinations",
+        "approval" => "approvals",
+        "container-config" => "container-configs",
+        other => other,
+    };
+    RESOURCES.iter().copied().find(|r| r.name == name)
+}
+
+/// `groups, messaging-groups, …`, for messages.
+pub fn names() -> String {
+    RESOURCES
+        .iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_are_consistent() {
+        for r in RESOURCES {
+            assert!(!r.key.is_empty(), "{}", r.name);
+            for k in r.key {
+                assert!(r.col(k).is_some(), "{}: key {k} not a column", r.name);
+            }
+            let gens = r.cols.iter().filter(|c| c.generated == Gen::Id).count();
+            assert_eq!(gens > 0, r.id_prefix.is_some(), "{}", r.name);
+            for c in r.cols {
+                if let Some(t) = c.refs {
+                    assert!(find(t).is_some(), "{}.{} refs {t}", r.name, c.name);
+                }
+                assert!(
+                    c.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "{}",
+                    c.name
+                );
+            }
+            assert_eq!(find(r.name).map(|x| x.name), Some(r.name));
+        }
+    }
+}
