@@ -171,3 +171,37 @@ fn idle_runner_stops_and_restarts_on_demand() {
     let o = home.run(&["chat", "-m", "two", "--timeout", "30"]);
     assert_eq!(stdout(&o), "echo: two\n");
 }
+
+/// Malformed content and unknown kinds on either side are skipped with a record, never a crash;
+/// good messages around them are still answered.
+#[test]
+fn bad_rows_are_skipped_not_fatal() {
+    let home = TestHome::new();
+    let _host = home.start_host(&[]);
+    let o = home.run(&["chat", "-m", "first", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: first\n");
+    let dir = home.session_dirs().remove(0);
+    {
+        // Rows a buggy or newer writer might leave: bad JSON, an unknown kind.
+        let c = Connection::open(dir.join("inbound.db")).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.execute_batch(
+            "INSERT INTO messages_in(id, seq, kind, timestamp, content) VALUES ('bad-json', 1000, 'chat', '2026-01-01T00:00:00.000Z', '{not json');
+             INSERT INTO messages_in(id, seq, kind, timestamp, content) VALUES ('bad-kind', 1002, 'telepathy', '2026-01-01T00:00:00.000Z', '{}');",
+        )
+        .unwrap();
+    }
+    let o = home.run(&["chat", "-m", "second", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: second\n");
+    let failed = eventually(Duration::from_secs(10), || {
+        let c = Connection::open(dir.join("inbound.db")).ok()?;
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM messages_in WHERE id IN ('bad-json','bad-kind') AND status='failed'", [], |r| r.get(0))
+            .ok()?;
+        (n == 2).then_some(())
+    });
+    assert!(failed.is_some(), "bad inbound rows are acked failed");
+    let log = std::fs::read_to_string(dir.parent().unwrap().parent().unwrap().parent().unwrap().parent().unwrap().join("logs/sessions").join(format!("{}.log", dir.file_name().unwrap().to_string_lossy()))).unwrap();
+    assert!(log.contains("inbound row skipped"), "{log}");
+    assert!(!log.contains("panicked"));
+}
