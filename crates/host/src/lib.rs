@@ -3,6 +3,7 @@
 
 pub mod channels;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod delivery;
 pub mod logging;
@@ -150,6 +151,7 @@ impl Host {
         for ch in self.channels.all() {
             ch.clone().start(self.clone()).await?;
         }
+        tokio::spawn(control::serve(self.clone()));
         tokio::spawn(sweep::run(self.clone()));
         tracing::info!(home = %self.home.root().display(), "host started");
         Ok(())

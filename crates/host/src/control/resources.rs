@@ -203,7 +203,13 @@ impl Verb {
     }
 }
 
-const ALL: &[Verb] = &[Verb::List, Verb::Get, Verb::Create, Verb::Update, Verb::Delete];
+const ALL: &[Verb] = &[
+    Verb::List,
+    Verb::Get,
+    Verb::Create,
+    Verb::Update,
+    Verb::Delete,
+];
 const NO_CREATE: &[Verb] = &[Verb::List, Verb::Get, Verb::Update, Verb::Delete];
 const READ_ONLY: &[Verb] = &[Verb::List, Verb::Get];
 
@@ -288,7 +294,10 @@ impl Resource {
             self.verb_names()
         );
         match self.single_key() {
-            Some(k) => s.push_str(&format!("addressed by: <{k}> or --{}\n", k.replace('_', "-"))),
+            Some(k) => s.push_str(&format!(
+                "addressed by: <{k}> or --{}\n",
+                k.replace('_', "-")
+            )),
             None => s.push_str(&format!("addressed by: {}\n", self.key_flags())),
         }
         s.push_str("fields:\n");
@@ -352,9 +361,11 @@ pub static MESSAGING_GROUPS: Resource = Resource {
         text("platform_id").required().once(),
         text("name").nullable(),
         boolean("is_group").default("false"),
-        text("unknown_sender_policy")
-            .default("strict")
-            .choices(&["strict", "request_approval", "public"]),
+        text("unknown_sender_policy").default("strict").choices(&[
+            "strict",
+            "request_approval",
+            "public",
+        ]),
         created("created_at"),
     ],
     verbs: ALL,
@@ -380,7 +391,9 @@ pub static WIRINGS: Resource = Resource {
             .default("mention")
             .choices(&["pattern", "mention", "mention-sticky"]),
         text("engage_pattern").nullable(),
-        text("sender_scope").default("all").choices(&["all", "known"]),
+        text("sender_scope")
+            .default("all")
+            .choices(&["all", "known"]),
         text("ignored_message_policy")
             .default("drop")
             .choices(&["drop", "accumulate"]),
@@ -505,7 +518,9 @@ pub static DESTINATIONS: Resource = Resource {
     cols: &[
         text("agent_group_id").required().once().refs("groups"),
         text("local_name").required().once(),
-        text("target_type").required().choices(&["channel", "agent"]),
+        text("target_type")
+            .required()
+            .choices(&["channel", "agent"]),
         // A messaging group id (channel) or an agent group id (agent): checked by the hook.
         text("target_id").required(),
         created("created_at"),
@@ -590,7 +605,8 @@ pub static CONTAINER_CONFIGS: Resource = Resource {
     verbs: ALL,
     order_by: "agent_group_id",
     refresh: false,
-    about: "per agent group container settings: image, packages, MCP servers, mounts, limits, model",
+    about:
+        "per agent group container settings: image, packages, MCP servers, mounts, limits, model",
 };
 
 /// Every resource, in help order.

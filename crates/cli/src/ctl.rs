@@ -1,0 +1,489 @@
+//! `nanoclaw ctl <resource> <verb> [<id>] [--field value…] [--json] [--limit N]`: the admin CLI.
+//!
+//! Parses the arguments into a [`Request`], sends it to the running host over
+//! `data/control.sock` (changes reach running sessions at once) or, with no host, executes it
+//! on the central DB directly, and prints the result. Both paths run `control::execute`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use nanoclaw_host::control::{self, crud, resources, Request, Resource, Response, Verb};
+use nanoclaw_host::db::Db;
+use nanoclaw_protocol::Home;
+use serde_json::{Map, Value};
+
+/// A parsed command line.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    /// Print this help and exit 0.
+    Help(String),
+    /// Run a request.
+    Run(Command),
+}
+
+/// A request plus output options.
+#[derive(Debug, PartialEq)]
+pub struct Command {
+    /// What to do.
+    pub req: Request,
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+/// Runs one ctl command.
+pub fn run(home: &Home, args: Vec<String>) -> anyhow::Result<ExitCode> {
+    let cmd = match parse(&args)? {
+        Parsed::Help(text) => {
+            print!("{text}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Parsed::Run(c) => c,
+    };
+    let res = control::resource(&cmd.req.resource)?;
+    let verb = control::verb(res, &cmd.req.verb)?;
+    let data = send(home, &cmd.req)?;
+    let out = render(res, verb, &cmd, &data);
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn usage() -> String {
+    let mut s = String::from(
+        "usage: nanoclaw ctl <resource> <verb> [<id>] [--field value…] [--json]\n\
+         verbs: list [--field value…] [--limit N] | get <id> | create --field value… |\n\
+         \x20      update <id> --field value… | delete <id>\n\
+         Field flags are column names with dashes (--engage-mode pattern). Resources with a\n\
+         composite key are addressed by their key fields (roles: --user-id --role [--agent-group-id]).\n\
+         --clear FIELD sets an optional field to empty (NULL). `nanoclaw ctl <resource> help`\n\
+         lists a resource's fields.\n\nresources:\n",
+    );
+    for r in resources::RESOURCES {
+        s.push_str(&format!("  {:<18} {}\n", r.name, r.about));
+    }
+    s
+}
+
+fn is_help(s: &str) -> bool {
+    matches!(s, "help" | "--help" | "-h")
+}
+
+/// Parses `<resource> <verb> [<id>] [--flag value | --flag=value]… [--json] [--limit N]
+/// [--id ID] [--clear FIELD]`. Field names are checked against the resource.
+pub fn parse(args: &[String]) -> anyhow::Result<Parsed> {
+    let Some(first) = args.first() else {
+        return Ok(Parsed::Help(usage()));
+    };
+    if is_help(first) {
+        return Ok(Parsed::Help(usage()));
+    }
+    let res = control::resource(first)?;
+    let Some(verb_s) = args.get(1) else {
+        return Ok(Parsed::Help(res.help()));
+    };
+    if is_help(verb_s) {
+        return Ok(Parsed::Help(res.help()));
+    }
+    let verb = control::verb(res, verb_s)?;
+    let mut req = Request {
+        resource: res.name.to_string(),
+        verb: verb.name().to_string(),
+        ..Default::default()
+    };
+    let mut json = false;
+    let mut fields = Map::new();
+    let mut it = args[2..].iter();
+    while let Some(tok) = it.next() {
+        if is_help(tok) {
+            return Ok(Parsed::Help(res.help()));
+        }
+        let Some(flag) = tok.strip_prefix("--") else {
+            if req.id.is_some() {
+                bail!(
+                    "unexpected argument {tok:?}: {} {} takes at most one id (values go after --field)",
+                    res.name,
+                    verb.name()
+                );
+            }
+            req.id = Some(tok.clone());
+            continue;
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag, None),
+        };
+        if name == "json" {
+            if inline.is_some() {
+                bail!("--json takes no value");
+            }
+            json = true;
+            continue;
+        }
+        let mut value = || -> anyhow::Result<String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| anyhow!("--{name} needs a value")),
+            }
+        };
+        match name {
+            "" => bail!("unexpected argument \"--\""),
+            "limit" => {
+                let v = value()?;
+                let n = v
+                    .parse::<i64>()
+                    .map_err(|_| anyhow!("--limit expects a number, got {v:?}"))?;
+                if req.limit.replace(n).is_some() {
+                    bail!("--limit given twice");
+                }
+            }
+            "id" if res.single_key().is_some() => {
+                let v = value()?;
+                if req.id.replace(v).is_some() {
+                    bail!("two ids given: pass one");
+                }
+            }
+            "clear" => {
+                let v = value()?;
+                let col = crud::column(res, &v)?;
+                if fields.insert(col.name.to_string(), Value::Null).is_some() {
+                    bail!("--{} given twice", col.flag());
+                }
+            }
+            _ => {
+                let col = crud::column(res, name)?;
+                let v = value()?;
+                if fields
+                    .insert(col.name.to_string(), Value::String(v))
+                    .is_some()
+                {
+                    bail!("--{} given twice", col.flag());
+                }
+            }
+        }
+    }
+    if verb == Verb::List {
+        req.filters = fields;
+    } else {
+        req.fields = fields;
+    }
+    Ok(Parsed::Run(Command { req, json }))
+}
+
+/// Sends to the running host, or executes on the DB when no host runs.
+fn send(home: &Home, req: &Request) -> anyhow::Result<Value> {
+    let sock = home.control_sock();
+    let running = nanoclaw_host::host_running(home);
+    if running && sock.exists() {
+        return via_socket(&sock, req);
+    }
+    if running {
+        eprintln!(
+            "warning: the host is running but {} is missing: writing the DB directly (running sessions see changes when they restart)",
+            sock.display()
+        );
+    }
+    let db = Db::open(&home.central_db())
+        .with_context(|| format!("cannot open {}", home.central_db().display()))?;
+    let r = db.with(|c| Ok(control::execute(c, home, req)))?;
+    r.map_err(|e| anyhow!(e.message))
+}
+
+fn via_socket(sock: &Path, req: &Request) -> anyhow::Result<Value> {
+    let unreachable = |e: std::io::Error| {
+        anyhow!(
+            "cannot talk to the running host at {}: {e} (is it shutting down? try again)",
+            sock.display()
+        )
+    };
+    let mut s = UnixStream::connect(sock).map_err(unreachable)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(unreachable)?;
+    let mut line = serde_json::to_string(req)?;
+    line.push('\n');
+    s.write_all(line.as_bytes()).map_err(unreachable)?;
+    let mut reply = String::new();
+    BufReader::new(&s)
+        .read_line(&mut reply)
+        .map_err(unreachable)?;
+    if reply.trim().is_empty() {
+        bail!("the host closed the control connection without answering (see its log)");
+    }
+    let r: Response = serde_json::from_str(&reply)
+        .map_err(|e| anyhow!("the host sent an unreadable reply: {e}"))?;
+    match (r.ok, r.data, r.error) {
+        (true, Some(v), _) => Ok(v),
+        (true, None, _) => Ok(Value::Null),
+        (false, _, e) => Err(anyhow!(e.unwrap_or_else(|| "request failed".into()))),
+    }
+}
+
+/// The text printed for a result.
+pub fn render(res: &Resource, verb: Verb, cmd: &Command, data: &Value) -> String {
+    if cmd.json {
+        let mut s = serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string());
+        s.push('\n');
+        return s;
+    }
+    match verb {
+        Verb::List => table(res, data.as_array().map(Vec::as_slice).unwrap_or(&[])),
+        Verb::Get => record(res, data),
+        Verb::Create => format!("{}\n", key_text(res, data.as_object())),
+        Verb::Update => format!("updated {} {}\n", res.name, key_text(res, data.as_object())),
+        Verb::Delete => {
+            let mut m = cmd.req.fields.clone();
+            if let (Some(k), Some(id)) = (res.single_key(), &cmd.req.id) {
+                m.insert(k.to_string(), Value::String(id.clone()));
+            }
+            format!("deleted {} {}\n", res.name, key_text(res, Some(&m)))
+        }
+    }
+}
+
+/// `ag-1`, or `user_id=cli:local role=owner` for composite keys (NULL parts left out).
+fn key_text(res: &Resource, row: Option<&Map<String, Value>>) -> String {
+    let get = |k: &str| row.and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
+    match res.single_key() {
+        Some(k) => cell(&get(k)),
+        None => res
+            .key
+            .iter()
+            .filter(|k| !get(k).is_null())
+            .map(|k| format!("{k}={}", cell(&get(k))))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// A value as one line of text: strings bare, NULL as `-`, the rest as JSON.
+fn cell(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+const MAX_CELL: usize = 48;
+
+fn table(res: &Resource, rows: &[Value]) -> String {
+    if rows.is_empty() {
+        return format!("(no {})\n", res.name);
+    }
+    let head: Vec<String> = res.cols.iter().map(|c| c.name.to_string()).collect();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            res.cols
+                .iter()
+                .map(|c| {
+                    let s = cell(&r[c.name]);
+                    if s.chars().count() > MAX_CELL {
+                        let cut: String = s.chars().take(MAX_CELL - 1).collect();
+                        format!("{cut}…")
+                    } else {
+                        s
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &body {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(w - c.chars().count() + 2));
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(&head);
+    for r in &body {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn record(res: &Resource, row: &Value) -> String {
+    let w = res.cols.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    res.cols
+        .iter()
+        .map(|c| {
+            format!(
+                "{:<w$}  {}\n",
+                format!("{}:", c.name),
+                cell(&row[c.name]),
+                w = w + 1
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+    fn run_of(s: &str) -> Command {
+        match parse(&args(s)).unwrap() {
+            Parsed::Run(c) => c,
+            Parsed::Help(h) => panic!("help for {s}: {h}"),
+        }
+    }
+    fn err_of(s: &str) -> String {
+        parse(&args(s)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_fields_id_and_options() {
+        let c = run_of("wirings create --messaging-group-id mg-1 --agent-group-id=ag-1 --engage-mode pattern --json");
+        assert!(c.json);
+        assert_eq!(c.req.resource, "wirings");
+        assert_eq!(c.req.verb, "create");
+        assert_eq!(
+            Value::Object(c.req.fields),
+            json!({"messaging_group_id": "mg-1", "agent_group_id": "ag-1", "engage_mode": "pattern"})
+        );
+        let c = run_of("groups update ag-1 --name New --clear agent-provider");
+        assert_eq!(c.req.id.as_deref(), Some("ag-1"));
+        assert_eq!(
+            Value::Object(c.req.fields),
+            json!({"name": "New", "agent_provider": null})
+        );
+        let c = run_of("groups get --id ag-2");
+        assert_eq!(c.req.id.as_deref(), Some("ag-2"));
+        // list flags are filters; aliases resolve to canonical names.
+        let c = run_of("group ls --folder main --limit 3");
+        assert_eq!(c.req.resource, "groups");
+        assert_eq!(c.req.verb, "list");
+        assert_eq!(c.req.limit, Some(3));
+        assert_eq!(Value::Object(c.req.filters), json!({"folder": "main"}));
+        assert!(c.req.fields.is_empty());
+        // Composite keys are plain fields; values may start with a dash.
+        let c = run_of("roles delete --user-id cli:local --role owner");
+        assert_eq!(c.req.id, None);
+        assert_eq!(
+            Value::Object(c.req.fields),
+            json!({"user_id": "cli:local", "role": "owner"})
+        );
+        let c = run_of("wirings update w-1 --priority -1");
+        assert_eq!(c.req.fields["priority"], "-1");
+    }
+
+    #[test]
+    fn the_request_line_is_the_documented_json() {
+        let c = run_of("groups list --folder main --limit 2");
+        let v: Value = serde_json::to_value(&c.req).unwrap();
+        assert_eq!(
+            v,
+            json!({"resource": "groups", "verb": "list", "filters": {"folder": "main"}, "limit": 2})
+        );
+        let back: Request = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c.req);
+    }
+
+    #[test]
+    fn refuses_bad_arguments_in_one_line() {
+        for (cmd, needle) in [
+            ("nope list", "unknown resource \"nope\""),
+            ("groups frob", "unknown verb \"frob\" for groups"),
+            (
+                "dropped-messages delete x",
+                "dropped-messages cannot delete",
+            ),
+            (
+                "groups create --foo 1",
+                "unknown field --foo for groups (fields: --id, --name",
+            ),
+            ("groups create --name", "--name needs a value"),
+            ("groups get a b", "unexpected argument \"b\""),
+            ("groups list --limit many", "--limit expects a number"),
+            ("groups create --name a --name b", "--name given twice"),
+            ("groups list --json=yes", "--json takes no value"),
+        ] {
+            let e = err_of(cmd);
+            assert!(e.contains(needle), "{cmd}: {e}");
+            assert!(!e.contains('\n'), "{cmd}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        for cmd in [
+            "",
+            "help",
+            "--help",
+            "groups",
+            "groups help",
+            "wirings create --help",
+        ] {
+            assert!(
+                matches!(parse(&args(cmd)).unwrap(), Parsed::Help(_)),
+                "{cmd}"
+            );
+        }
+        let Parsed::Help(h) = parse(&args("wirings help")).unwrap() else {
+            unreachable!()
+        };
+        assert!(
+            h.contains("--engage-mode") && h.contains("pattern|mention|mention-sticky"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn renders_tables_records_and_keys() {
+        let res = resources::find("roles").unwrap();
+        let row = json!({"user_id": "cli:local", "role": "owner", "agent_group_id": null, "granted_by": null, "granted_at": "t"});
+        let c = Command {
+            req: Request::default(),
+            json: false,
+        };
+        assert_eq!(
+            render(res, Verb::Create, &c, &row),
+            "user_id=cli:local role=owner\n"
+        );
+        let t = render(res, Verb::List, &c, &json!([row]));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with("user_id    role   agent_group_id"),
+            "{t}"
+        );
+        assert!(lines[1].starts_with("cli:local  owner  -"), "{t}");
+        assert_eq!(render(res, Verb::List, &c, &json!([])), "(no roles)\n");
+        let g = render(res, Verb::Get, &c, &row);
+        assert!(g.contains("role:            owner\n"), "{g}");
+        let j = Command {
+            req: Request::default(),
+            json: true,
+        };
+        let back: Value = serde_json::from_str(&render(res, Verb::Get, &j, &row)).unwrap();
+        assert_eq!(back, row);
+    }
+}
