@@ -22,7 +22,7 @@ pub enum Parsed {
     /// Print this help and exit 0.
     Help(String),
     /// Run a request.
-    Run(Command),
+    Run(Box<Command>),
 }
 
 /// A request plus output options.
@@ -41,7 +41,7 @@ pub fn run(home: &Home, args: Vec<String>) -> anyhow::Result<ExitCode> {
             print!("{text}");
             return Ok(ExitCode::SUCCESS);
         }
-        Parsed::Run(c) => c,
+        Parsed::Run(c) => *c,
     };
     let res = control::resource(&cmd.req.resource)?;
     let verb = control::verb(res, &cmd.req.verb)?;
@@ -175,7 +175,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Parsed> {
     } else {
         req.fields = fields;
     }
-    Ok(Parsed::Run(Command { req, json }))
+    Ok(Parsed::Run(Box::new(Command { req, json })))
 }
 
 /// Sends to the running host, or executes on the DB when no host runs.
@@ -351,7 +351,7 @@ mod tests {
     }
     fn run_of(s: &str) -> Command {
         match parse(&args(s)).unwrap() {
-            Parsed::Run(c) => c,
+            Parsed::Run(c) => *c,
             Parsed::Help(h) => panic!("help for {s}: {h}"),
         }
     }

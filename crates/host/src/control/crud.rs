@@ -164,8 +164,10 @@ pub fn split_key(
                 (None, Some(b)) => b,
                 (None, None) => {
                     return Err(CtlError::usage(format!(
-                        "missing id: `nanoclaw ctl {} <verb> <{k}>` (see `nanoclaw ctl {} list`)",
-                        res.name, res.name
+                        "missing id: pass the {k} of one {} row after the verb, or --{} (see `nanoclaw ctl {} list`)",
+                        res.name,
+                        k.replace('_', "-"),
+                        res.name
                     )))
                 }
             };
