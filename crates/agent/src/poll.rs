@@ -229,11 +229,15 @@ impl Runner {
         let inbound = self.inbound.clone();
         let now = time::now();
         let out = self.out()?;
+        // Read the host's file before (never during) the write transaction: holding a lock on
+        // inbound.db while waiting for outbound.db would deadlock against the host's writer.
         schema::attach_ro(out, &inbound, "inb")?;
+        let max_in = seq::max_seq(out, "inb.messages_in");
+        out.execute("DETACH DATABASE inb", [])?;
+        let max_in = max_in?;
         let res = (|| -> anyhow::Result<()> {
             let tx = out.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut max =
-                seq::max_seq(&tx, "inb.messages_in")?.max(seq::max_seq(&tx, "main.messages_out")?);
+            let mut max = max_in.max(seq::max_seq(&tx, "main.messages_out")?);
             for text in texts {
                 let s = seq::next(seq::Side::Runner, max);
                 max = s;
@@ -261,7 +265,6 @@ impl Runner {
             tx.commit()?;
             Ok(())
         })();
-        out.execute("DETACH DATABASE inb", [])?;
         res
     }
 

@@ -5,6 +5,9 @@ use nanoclaw_agent::{providers, Config, Runner};
 use nanoclaw_protocol::schema;
 use rusqlite::{params, Connection};
 
+/// A reply row: (seq, in_reply_to, content, platform_id, thread_id).
+type OutRow = (i64, String, String, Option<String>, Option<String>);
+
 struct Ws {
     dir: tempfile::TempDir,
 }
@@ -29,6 +32,7 @@ impl Ws {
     fn inbound(&self) -> Connection {
         Connection::open(self.dir.path().join("inbound.db")).unwrap()
     }
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         id: &str,
@@ -58,7 +62,7 @@ impl Ws {
             None,
         );
     }
-    fn out(&self) -> Vec<(i64, String, String, Option<String>, Option<String>)> {
+    fn out(&self) -> Vec<OutRow> {
         let c = Connection::open(self.dir.path().join("outbound.db")).unwrap();
         let mut st = c.prepare("SELECT seq, in_reply_to, content, platform_id, thread_id FROM messages_out ORDER BY seq").unwrap();
         st.query_map([], |r| {

@@ -27,7 +27,8 @@ pub const MAX_TRIES: i64 = 5;
 pub struct RunnerView<'a> {
     /// A runner is alive for this session.
     pub alive: bool,
-    /// When it started (protocol time); acks older than this are from a dead runner.
+    /// When the live (or, with `alive: false`, the just-exited) runner started, in protocol
+    /// time: only acks written since then are that runner's.
     pub started_at: Option<&'a str>,
 }
 
@@ -52,9 +53,26 @@ struct DueOut {
     content: String,
 }
 
+/// Where an inbound row came from: `(channel_type, platform_id, thread_id)`.
+#[derive(Debug, Clone)]
+struct Origin {
+    channel_type: Option<String>,
+    platform_id: Option<String>,
+    thread_id: Option<String>,
+}
+
+/// A row whose recurrence is due to be re-armed.
+struct Recurring {
+    id: String,
+    cron: String,
+    process_after: Option<String>,
+    timestamp: String,
+    series_id: Option<String>,
+}
+
 struct Scan {
     finished: Vec<(String, String)>,
-    exhausted: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    exhausted: Vec<(String, Origin)>,
     due_out: Vec<DueOut>,
     outcome: PassOutcome,
 }
@@ -101,8 +119,9 @@ pub async fn pass(
             status,
         });
     }
-    for (id, ct, pid, thread) in scan.exhausted {
-        if let (Some(ct), Some(pid)) = (ct, pid) {
+    for (id, o) in scan.exhausted {
+        let thread = o.thread_id;
+        if let (Some(ct), Some(pid)) = (o.channel_type, o.platform_id) {
             host.notify(
                 &ct,
                 &pid,
@@ -126,15 +145,15 @@ fn scan(
     tz: chrono_tz::Tz,
     retry_base: Duration,
 ) -> anyhow::Result<Scan> {
+    let _w = crate::sessions::write_lock(dir);
     let mut c = schema::open_inbound_write(dir)?;
-    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = Utc::now();
     let now_s = time::fmt(now);
-    let mut finished = Vec::new();
 
-    // 1. processing_ack → messages_in.
+    // Reads that touch outbound.db run first, each in its own autocommit statement: the write
+    // transaction below then holds no lock on the runner's file (no cross-file deadlock).
     let acks: Vec<(String, String, String)> = {
-        let mut st = tx.prepare_cached(
+        let mut st = c.prepare_cached(
             "SELECT a.message_id, a.status, a.status_changed FROM ob.processing_ack a
              JOIN main.messages_in m ON m.id = a.message_id
              WHERE m.status IN ('pending', 'processing') AND a.status != m.status",
@@ -142,6 +161,64 @@ fn scan(
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
+    // In flight in a dead runner: `processing`, or still `pending` with a `processing` ack that
+    // runner wrote (it died before the host synced the ack).
+    let stuck: Vec<(String, i64, Origin)> = if alive {
+        Vec::new()
+    } else {
+        let mut st = c.prepare_cached(
+            "SELECT m.id, COALESCE(m.tries, 0), m.channel_type, m.platform_id, m.thread_id
+             FROM main.messages_in m
+             WHERE m.status = 'processing'
+                OR (m.status = 'pending' AND ?1 IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM ob.processing_ack a WHERE a.message_id = m.id
+                      AND a.status = 'processing' AND a.status_changed >= ?1))",
+        )?;
+        let rows = st.query_map([started_at], |r| {
+            let origin = Origin {
+                channel_type: r.get(2)?,
+                platform_id: r.get(3)?,
+                thread_id: r.get(4)?,
+            };
+            Ok((r.get(0)?, r.get(1)?, origin))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let due_out: Vec<DueOut> = {
+        let mut st = c.prepare_cached(
+            "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
+             FROM ob.messages_out o
+             WHERE NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)
+               AND (o.deliver_after IS NULL OR o.deliver_after <= ?1)
+             ORDER BY o.seq",
+        )?;
+        let rows = st.query_map([&now_s], |r| {
+            Ok(DueOut {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                in_reply_to: r.get(2)?,
+                channel_type: r.get(3)?,
+                platform_id: r.get(4)?,
+                thread_id: r.get(5)?,
+                content: r.get(6)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let next_out: Option<String> = c
+        .query_row(
+            "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
+             AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
+            [&now_s],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let max_out = nanoclaw_protocol::seq::max_seq(&c, "ob.messages_out")?;
+
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // 1. processing_ack → messages_in.
+    let mut finished = Vec::new();
     for (id, status, changed) in acks {
         let take = match status.as_str() {
             "completed" | "failed" => true,
@@ -163,59 +240,53 @@ fn scan(
 
     // 2. Work of a dead runner goes back to pending with backoff, or fails after MAX_TRIES.
     let mut exhausted = Vec::new();
-    if !alive {
-        let stuck: Vec<(String, i64, Option<String>, Option<String>, Option<String>)> = {
-            let mut st = tx.prepare_cached(
-                "SELECT id, COALESCE(tries, 0), channel_type, platform_id, thread_id
-                 FROM main.messages_in WHERE status='processing'",
+    for (id, tries, origin) in stuck {
+        let tries = tries + 1;
+        if tries >= MAX_TRIES {
+            tx.execute(
+                "UPDATE main.messages_in SET status='failed', tries=?2 WHERE id=?1",
+                params![id, tries],
             )?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (id, tries, ct, pid, thread) in stuck {
-            let tries = tries + 1;
-            if tries >= MAX_TRIES {
-                tx.execute(
-                    "UPDATE main.messages_in SET status='failed', tries=?2 WHERE id=?1",
-                    params![id, tries],
-                )?;
-                tracing::warn!(id = %id, tries, "message failed after its last try");
-                exhausted.push((id, ct, pid, thread));
-            } else {
-                let backoff = retry_base * 2u32.pow((tries - 1) as u32);
-                let after = time::fmt(now + chrono::Duration::from_std(backoff)?);
-                tx.execute(
-                    "UPDATE main.messages_in SET status='pending', tries=?2, process_after=?3 WHERE id=?1",
-                    params![id, tries, after],
-                )?;
-                tracing::info!(id = %id, tries, retry_at = %after, "runner died mid-turn; message will be retried");
-            }
+            tracing::warn!(id = %id, tries, "message failed after its last try");
+            exhausted.push((id, origin));
+        } else {
+            let backoff = retry_base * 2u32.pow((tries - 1) as u32);
+            let after = time::fmt(now + chrono::Duration::from_std(backoff)?);
+            tx.execute(
+                "UPDATE main.messages_in SET status='pending', tries=?2, process_after=?3 WHERE id=?1",
+                params![id, tries, after],
+            )?;
+            tracing::info!(id = %id, tries, retry_at = %after, "runner died mid-turn; message will be retried");
         }
     }
 
     // 3. Recurring rows re-arm from their scheduled time.
-    let recurring: Vec<(String, String, Option<String>, String, Option<String>)> = {
+    let recurring: Vec<Recurring> = {
         let mut st = tx.prepare_cached(
             "SELECT id, recurrence, process_after, timestamp, series_id FROM main.messages_in
              WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL",
         )?;
         let rows = st.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(Recurring {
+                id: r.get(0)?,
+                cron: r.get(1)?,
+                process_after: r.get(2)?,
+                timestamp: r.get(3)?,
+                series_id: r.get(4)?,
+            })
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    for (id, cron, after, ts, series) in recurring {
-        let scheduled = after
+    for r in recurring {
+        let scheduled = r
+            .process_after
             .as_deref()
-            .or(Some(ts.as_str()))
+            .or(Some(r.timestamp.as_str()))
             .and_then(time::parse)
             .unwrap_or(now);
-        match crate::scheduling::next_occurrence(&cron, tz, scheduled, now) {
+        match crate::scheduling::next_occurrence(&r.cron, tz, scheduled, now) {
             Ok(next) => {
-                let max = nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?
-                    .max(nanoclaw_protocol::seq::max_seq(&tx, "ob.messages_out")?);
+                let max = nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?.max(max_out);
                 let seq = nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Host, max);
                 tx.execute(
                     "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
@@ -223,42 +294,20 @@ fn scan(
                      SELECT ?2, ?3, kind, ?4, 'pending', ?5, recurrence, COALESCE(series_id, id), 0, trigger,
                        platform_id, channel_type, thread_id, content, source_session_id, on_wake
                      FROM main.messages_in WHERE id=?1",
-                    params![id, nanoclaw_protocol::new_id("msg"), seq, now_s, time::fmt(next)],
+                    params![r.id, nanoclaw_protocol::new_id("msg"), seq, now_s, time::fmt(next)],
                 )?;
-                tracing::info!(series = ?series.unwrap_or(id.clone()), next = %time::fmt(next), "recurring message re-armed");
+                let series = r.series_id.as_deref().unwrap_or(&r.id);
+                tracing::info!(series, next = %time::fmt(next), "recurring message re-armed");
             }
-            Err(e) => tracing::warn!(id = %id, error = %e, "recurrence dropped"),
+            Err(e) => tracing::warn!(id = %r.id, error = %e, "recurrence dropped"),
         }
         tx.execute(
             "UPDATE main.messages_in SET recurrence=NULL WHERE id=?1",
-            [&id],
+            [&r.id],
         )?;
     }
 
-    // 4. Outbound rows due for delivery.
-    let due_out: Vec<DueOut> = {
-        let mut st = tx.prepare_cached(
-            "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
-             FROM ob.messages_out o
-             WHERE NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)
-               AND (o.deliver_after IS NULL OR o.deliver_after <= ?1)
-             ORDER BY o.seq",
-        )?;
-        let rows = st.query_map([&now_s], |r| {
-            Ok(DueOut {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                in_reply_to: r.get(2)?,
-                channel_type: r.get(3)?,
-                platform_id: r.get(4)?,
-                thread_id: r.get(5)?,
-                content: r.get(6)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-
-    // 5. What is left to do, for scheduling.
+    // 4. What is left to do, for scheduling.
     let due_now: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM main.messages_in WHERE status='pending' AND trigger=1
            AND (process_after IS NULL OR process_after <= ?1))",
@@ -268,15 +317,6 @@ fn scan(
     let next_in: Option<String> = tx
         .query_row(
             "SELECT MIN(process_after) FROM main.messages_in WHERE status='pending' AND process_after > ?1",
-            [&now_s],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    let next_out: Option<String> = tx
-        .query_row(
-            "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
-             AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
             [&now_s],
             |r| r.get(0),
         )
@@ -312,6 +352,7 @@ fn record_delivered(
     platform_msg: Option<&str>,
     status: &str,
 ) -> anyhow::Result<()> {
+    let _w = crate::sessions::write_lock(dir);
     let c = Connection::open(dir.join("inbound.db"))?;
     c.busy_timeout(schema::BUSY_TIMEOUT)?;
     c.execute(

@@ -91,11 +91,32 @@ pub fn provision(home: &Home, s: &Session) -> anyhow::Result<SessionPaths> {
     Ok(p)
 }
 
+/// The host's in-process lock for writing one session's inbound.db. The host is the file's only
+/// writer; serialising its writers here keeps SQLite's lock waits for the runner's reads only.
+pub fn write_lock(dir: &Path) -> std::sync::MutexGuard<'static, ()> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    // One mutex per session folder for the life of the process (leaked once per folder, so
+    // the guard can be 'static without unsafe code).
+    static LOCKS: OnceLock<Mutex<HashMap<std::path::PathBuf, &'static Mutex<()>>>> =
+        OnceLock::new();
+    let m: &'static Mutex<()> = *LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))));
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Writes rows into a session's inbound.db, assigning even seqs. Returns `(id, seq)` pairs.
 pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(String, i64)>> {
+    let _w = write_lock(dir);
     let mut c = schema::open_inbound_write(dir)?;
+    // Read the runner's file before the write transaction: no lock on it is held while waiting.
+    let max_out = seq::max_seq(&c, "ob.messages_out")?;
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut max = seq::max_seq(&tx, "main.messages_in")?.max(seq::max_seq(&tx, "ob.messages_out")?);
+    let mut max = seq::max_seq(&tx, "main.messages_in")?.max(max_out);
     let now = nanoclaw_protocol::time::now();
     let mut out = Vec::with_capacity(rows.len());
     {
@@ -142,6 +163,7 @@ pub fn project(c: &Connection, home: &Home, s: &Session) -> anyhow::Result<()> {
         None => None,
     };
     let p = home.session(&s.agent_group_id, &s.id)?;
+    let _w = write_lock(p.dir());
     let mut ic = schema::open_inbound_write(p.dir())?;
     let tx = ic.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute("DELETE FROM main.destinations", [])?;

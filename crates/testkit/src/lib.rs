@@ -227,7 +227,7 @@ impl CliClient {
     }
 
     /// Reads the next event.
-    pub fn next(&mut self) -> std::io::Result<Value> {
+    pub fn recv(&mut self) -> std::io::Result<Value> {
         let mut l = String::new();
         if self.rd.read_line(&mut l)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -239,7 +239,7 @@ impl CliClient {
     /// Reads events until one of `kind` arrives.
     pub fn until(&mut self, kind: &str) -> std::io::Result<Value> {
         loop {
-            let v = self.next()?;
+            let v = self.recv()?;
             if v["type"] == kind {
                 return Ok(v);
             }

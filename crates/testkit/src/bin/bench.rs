@@ -24,7 +24,7 @@ fn round_trip(cli: &mut CliClient, text: &str) -> Duration {
     let accepted = cli.until("accepted").expect("accepted");
     let id = accepted["ids"][0].as_str().unwrap_or_default().to_string();
     loop {
-        let v = cli.next().expect("reply");
+        let v = cli.recv().expect("reply");
         if v["type"] == "reply" && v["in_reply_to"] == id.as_str() {
             return t0.elapsed();
         }
