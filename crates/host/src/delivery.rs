@@ -70,14 +70,33 @@ struct Recurring {
     series_id: Option<String>,
 }
 
-struct Scan {
+/// Everything a pass reads, gathered before any write (autocommit statements only).
+struct Reads {
+    acks: Vec<(String, String, String)>,
+    stuck: Vec<(String, i64, Origin)>,
+    due_out: Vec<DueOut>,
+    next_out: Option<String>,
+    max_out: i64,
+}
+
+/// A row's fate, recorded in `delivered` by the pass's single write transaction.
+struct Fate {
+    out_id: String,
+    status: &'static str,
+    platform_message_id: Option<String>,
+    /// A send went through (its intent is dropped once the fate is on disk).
+    sent: bool,
+}
+
+/// What the write transaction decided.
+struct Applied {
     finished: Vec<(String, String)>,
     exhausted: Vec<(String, Origin)>,
-    due_out: Vec<DueOut>,
     outcome: PassOutcome,
 }
 
-/// Runs one pass over a session. Cheap when nothing changed.
+/// Runs one pass over a session: read, send, then one write transaction. Cheap when nothing
+/// changed. A crash between a send and the write is covered by that send's intent.
 pub async fn pass(
     host: &Arc<Host>,
     session_id: &str,
@@ -102,24 +121,63 @@ pub async fn pass(
     }
     let alive = view.alive;
     let started = view.started_at.map(str::to_string);
-    let tz = host.settings.timezone();
-    let retry_base = host.settings.millis("NANOCLAW_RETRY_BASE_MS", 5_000);
-    let scan =
-        tokio::task::spawn_blocking(move || scan(&dir, alive, started.as_deref(), tz, retry_base))
-            .await??;
+    let reads = {
+        let (dir, started) = (dir.clone(), started.clone());
+        tokio::task::spawn_blocking(move || read_phase(&dir, alive, started.as_deref())).await??
+    };
 
-    for row in &scan.due_out {
-        if let Err(e) = deliver_one(host, &sess, &paths, row).await {
-            tracing::warn!(session = %sess.id, id = %row.id, error = %e, "delivery failed; will retry");
+    let mut fates = Vec::new();
+    for row in &reads.due_out {
+        match deliver_one(host, &sess, &paths, row).await {
+            Ok(Some(f)) => fates.push(f),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session = %sess.id, id = %row.id, error = %e, "delivery failed; will retry")
+            }
         }
     }
-    for (id, status) in scan.finished {
+
+    let tz = host.settings.timezone();
+    let retry_base = host.settings.millis("NANOCLAW_RETRY_BASE_MS", 5_000);
+    let (applied, fates) = tokio::task::spawn_blocking(move || {
+        let applied = write_phase(
+            &dir,
+            reads,
+            &fates,
+            alive,
+            started.as_deref(),
+            tz,
+            retry_base,
+        );
+        (applied, fates)
+    })
+    .await?;
+    let applied = applied?;
+    // The `delivered` rows are durable now: the write-ahead intents can go.
+    let sent: Vec<String> = fates
+        .iter()
+        .filter(|f| f.sent)
+        .map(|f| f.out_id.clone())
+        .collect();
+    if !sent.is_empty() {
+        let sid = sess.id.clone();
+        host.db
+            .call(move |c| {
+                for id in &sent {
+                    db::intents::end(c, &sid, id)?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
+
+    for (id, status) in applied.finished {
         host.emit(HostEvent::TurnDone {
             message_id: id,
             status,
         });
     }
-    for (id, o) in scan.exhausted {
+    for (id, o) in applied.exhausted {
         let thread = o.thread_id;
         if let (Some(ct), Some(pid)) = (o.channel_type, o.platform_id) {
             host.notify(
@@ -135,24 +193,19 @@ pub async fn pass(
             status: "failed".into(),
         });
     }
-    Ok(scan.outcome)
+    Ok(applied.outcome)
 }
 
-fn scan(
+/// Reads the runner's file (acks, replies) and the rows a dead runner left, without any write
+/// transaction: no lock on outbound.db is ever held while waiting to write inbound.db.
+fn read_phase(
     dir: &std::path::Path,
     alive: bool,
     started_at: Option<&str>,
-    tz: chrono_tz::Tz,
-    retry_base: Duration,
-) -> anyhow::Result<Scan> {
-    let _w = crate::sessions::write_lock(dir);
-    let mut c = schema::open_inbound_write(dir)?;
-    let now = Utc::now();
-    let now_s = time::fmt(now);
-
-    // Reads that touch outbound.db run first, each in its own autocommit statement: the write
-    // transaction below then holds no lock on the runner's file (no cross-file deadlock).
-    let acks: Vec<(String, String, String)> = {
+) -> anyhow::Result<Reads> {
+    let c = schema::open_inbound_write(dir)?;
+    let now_s = time::now();
+    let acks = {
         let mut st = c.prepare_cached(
             "SELECT a.message_id, a.status, a.status_changed FROM ob.processing_ack a
              JOIN main.messages_in m ON m.id = a.message_id
@@ -163,7 +216,7 @@ fn scan(
     };
     // In flight in a dead runner: `processing`, or still `pending` with a `processing` ack that
     // runner wrote (it died before the host synced the ack).
-    let stuck: Vec<(String, i64, Origin)> = if alive {
+    let stuck = if alive {
         Vec::new()
     } else {
         let mut st = c.prepare_cached(
@@ -184,7 +237,7 @@ fn scan(
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let due_out: Vec<DueOut> = {
+    let due_out = {
         let mut st = c.prepare_cached(
             "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
              FROM ob.messages_out o
@@ -205,7 +258,7 @@ fn scan(
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let next_out: Option<String> = c
+    let next_out = c
         .query_row(
             "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
              AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
@@ -215,11 +268,34 @@ fn scan(
         .optional()?
         .flatten();
     let max_out = nanoclaw_protocol::seq::max_seq(&c, "ob.messages_out")?;
+    Ok(Reads {
+        acks,
+        stuck,
+        due_out,
+        next_out,
+        max_out,
+    })
+}
 
+/// Applies a pass in one transaction: ack sync, retries, recurrences, delivery fates.
+fn write_phase(
+    dir: &std::path::Path,
+    reads: Reads,
+    fates: &[Fate],
+    alive: bool,
+    started_at: Option<&str>,
+    tz: chrono_tz::Tz,
+    retry_base: Duration,
+) -> anyhow::Result<Applied> {
+    let _w = crate::sessions::write_lock(dir);
+    let mut c = schema::open_inbound_write(dir)?;
+    let now = Utc::now();
+    let now_s = time::fmt(now);
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+
     // 1. processing_ack → messages_in.
     let mut finished = Vec::new();
-    for (id, status, changed) in acks {
+    for (id, status, changed) in reads.acks {
         let take = match status.as_str() {
             "completed" | "failed" => true,
             // A 'processing' ack counts only if the live runner wrote it: a dead runner's ack
@@ -240,7 +316,7 @@ fn scan(
 
     // 2. Work of a dead runner goes back to pending with backoff, or fails after MAX_TRIES.
     let mut exhausted = Vec::new();
-    for (id, tries, origin) in stuck {
+    for (id, tries, origin) in reads.stuck {
         let tries = tries + 1;
         if tries >= MAX_TRIES {
             tx.execute(
@@ -286,7 +362,8 @@ fn scan(
             .unwrap_or(now);
         match crate::scheduling::next_occurrence(&r.cron, tz, scheduled, now) {
             Ok(next) => {
-                let max = nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?.max(max_out);
+                let max =
+                    nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?.max(reads.max_out);
                 let seq = nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Host, max);
                 tx.execute(
                     "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
@@ -307,7 +384,16 @@ fn scan(
         )?;
     }
 
-    // 4. What is left to do, for scheduling.
+    // 4. Fates of this pass's outbound rows.
+    for f in fates {
+        tx.execute(
+            "INSERT OR IGNORE INTO main.delivered(message_out_id, platform_message_id, status, delivered_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![f.out_id, f.platform_message_id, f.status, now_s],
+        )?;
+    }
+
+    // 5. What is left to do, for scheduling.
     let due_now: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM main.messages_in WHERE status='pending' AND trigger=1
            AND (process_after IS NULL OR process_after <= ?1))",
@@ -328,15 +414,14 @@ fn scan(
         |r| r.get(0),
     )?;
     tx.commit()?;
-    let next_due = [next_in, next_out]
+    let next_due = [next_in, reads.next_out]
         .into_iter()
         .flatten()
         .filter_map(|s| time::parse(&s))
         .min();
-    Ok(Scan {
+    Ok(Applied {
         finished,
         exhausted,
-        due_out,
         outcome: PassOutcome {
             due_now,
             next_due,
@@ -345,7 +430,7 @@ fn scan(
     })
 }
 
-/// Records a row's fate in inbound.db.
+/// Records one row's fate at once (reconciliation at start, outside any pass).
 fn record_delivered(
     dir: &std::path::Path,
     out_id: &str,
@@ -362,28 +447,26 @@ fn record_delivered(
     Ok(())
 }
 
+/// Sends one due row. Returns its fate, or None when it should be tried again later.
 async fn deliver_one(
     host: &Arc<Host>,
     sess: &db::sessions::Session,
     paths: &nanoclaw_protocol::SessionPaths,
     row: &DueOut,
-) -> anyhow::Result<()> {
-    let dir = paths.dir().to_path_buf();
-    let fate = |status: &'static str, pmid: Option<String>| {
-        let dir = dir.clone();
-        let id = row.id.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                record_delivered(&dir, &id, pmid.as_deref(), status)
-            })
-            .await?
-        }
+) -> anyhow::Result<Option<Fate>> {
+    let fate = |status: &'static str, platform_message_id: Option<String>, sent: bool| {
+        Ok(Some(Fate {
+            out_id: row.id.clone(),
+            status,
+            platform_message_id,
+            sent,
+        }))
     };
     let content = match Outbound::parse(&row.kind, &row.content) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(session = %sess.id, id = %row.id, error = %e, "outbound row dropped: bad content");
-            return fate("failed", None).await;
+            return fate("failed", None, false);
         }
     };
     if let Outbound::System { action, .. } = &content {
@@ -391,7 +474,7 @@ async fn deliver_one(
         // until then the agent is told the action is not available instead of hearing nothing.
         let reply = serde_json::json!({"action": action, "status": "error", "result": format!("action {action:?} is not supported by this host yet")});
         host.write_system(sess, reply.to_string()).await?;
-        return fate("delivered", None).await;
+        return fate("delivered", None, false);
     }
     let (ct, pid) = match (&row.channel_type, &row.platform_id) {
         (Some(ct), Some(pid)) => (ct.clone(), pid.clone()),
@@ -399,17 +482,17 @@ async fn deliver_one(
             Some(r) => r,
             None => {
                 tracing::warn!(session = %sess.id, id = %row.id, "outbound row has no route; dropped");
-                return fate("failed", None).await;
+                return fate("failed", None, false);
             }
         },
     };
     if !host.route_allowed(sess, &ct, &pid).await? {
         tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, platform = %pid, "outbound row to a destination outside the ACL; dropped");
-        return fate("failed", None).await;
+        return fate("failed", None, false);
     }
     let Some(channel) = host.channels.get(&ct).cloned() else {
         tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, "no adapter for channel; dropped");
-        return fate("failed", None).await;
+        return fate("failed", None, false);
     };
     let files = match &content {
         Outbound::Message { files, .. } => {
@@ -434,7 +517,7 @@ async fn deliver_one(
         files,
     };
     if !host.send_allowed_now(&row.id) {
-        return Ok(());
+        return Ok(None);
     }
     let (sid, oid) = (sess.id.clone(), row.id.clone());
     host.db
@@ -444,31 +527,36 @@ async fn deliver_one(
         })
         .await?;
     crate::failpoint("before_send");
-    match channel.send(&item).await {
+    let result = channel.send(&item).await;
+    crate::failpoint("after_send");
+    // The outbox copy is kept until the row's fate is final (a retry needs the files).
+    let clear_outbox = || {
+        if let Some(dir) = item.files.first().and_then(|f| f.parent()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    };
+    match result {
         Ok(pmid) => {
-            crate::failpoint("after_send");
-            fate("delivered", pmid).await?;
+            clear_outbox();
             host.send_succeeded(&row.id);
+            fate("delivered", pmid, true)
+        }
+        Err(e) if host.send_failed(&row.id) >= SEND_ATTEMPTS => {
+            tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
+            clear_outbox();
+            let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
+            host.write_system(sess, note.to_string()).await?;
+            fate("failed", None, true)
         }
         Err(e) => {
-            if host.send_failed(&row.id) >= SEND_ATTEMPTS {
-                tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
-                fate("failed", None).await?;
-                let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
-                host.write_system(sess, note.to_string()).await?;
-            } else {
-                tracing::warn!(session = %sess.id, id = %row.id, error = %e, "send failed; will retry");
-            }
+            tracing::warn!(session = %sess.id, id = %row.id, error = %e, "send failed; will retry");
+            let (sid, oid) = (sess.id.clone(), row.id.clone());
+            host.db
+                .call(move |c| Ok(db::intents::end(c, &sid, &oid)?))
+                .await?;
+            Ok(None)
         }
     }
-    let (sid, oid) = (sess.id.clone(), row.id.clone());
-    host.db
-        .call(move |c| Ok(db::intents::end(c, &sid, &oid)?))
-        .await?;
-    if let Some(dir) = item.files.first().and_then(|f| f.parent()) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    Ok(())
 }
 
 /// At start: settles sends that were in flight when the host last stopped.

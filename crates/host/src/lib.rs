@@ -282,7 +282,7 @@ impl Host {
             .dir()
             .to_path_buf();
         let row = sessions::NewInbound::new("system", content);
-        tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
+        sessions::write_inbound_batched(&dir, vec![row]).await?;
         self.wake(&sess.id).await;
         Ok(())
     }

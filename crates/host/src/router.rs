@@ -120,7 +120,7 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             .session(&p.session.agent_group_id, &p.session.id)?
             .dir()
             .to_path_buf();
-        tokio::task::spawn_blocking(move || sessions::write_inbound(&dir, &[row])).await??;
+        sessions::write_inbound_batched(&dir, vec![row]).await?;
         if p.trigger {
             host.wake(&p.session.id).await;
         }

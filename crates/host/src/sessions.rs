@@ -154,6 +154,67 @@ pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(Str
     Ok(out)
 }
 
+/// Rows waiting for the next group commit of one session, with their callers' reply channels.
+type Waiting = Vec<(
+    Vec<NewInbound>,
+    tokio::sync::oneshot::Sender<Result<Vec<(String, i64)>, String>>,
+)>;
+
+/// Writes rows like [`write_inbound`], but concurrent callers for the same session share one
+/// transaction (group commit): the fsync of a rollback-journal commit dominates a write, so
+/// batching is what lets one busy chat route more than a thousand messages a second.
+pub async fn write_inbound_batched(
+    dir: &Path,
+    rows: Vec<NewInbound>,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static QUEUES: OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<Mutex<(Waiting, bool)>>>>> =
+        OnceLock::new();
+    let q = QUEUES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(dir.to_path_buf())
+        .or_default()
+        .clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let lead = {
+        let mut g = q.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.push((rows, tx));
+        // The first caller of an idle queue becomes the writer until the queue is empty.
+        !std::mem::replace(&mut g.1, true)
+    };
+    if lead {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || loop {
+            let batch = {
+                let mut g = q.lock().unwrap_or_else(|p| p.into_inner());
+                if g.0.is_empty() {
+                    g.1 = false;
+                    return;
+                }
+                std::mem::take(&mut g.0)
+            };
+            let all: Vec<NewInbound> = batch.iter().flat_map(|(r, _)| r.iter().cloned()).collect();
+            match write_inbound(&dir, &all) {
+                Ok(written) => {
+                    let mut it = written.into_iter();
+                    for (rows, reply) in batch {
+                        let _ = reply.send(Ok(it.by_ref().take(rows.len()).collect()));
+                    }
+                }
+                Err(e) => {
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(format!("{e:#}")));
+                    }
+                }
+            }
+        });
+    }
+    rx.await?.map_err(anyhow::Error::msg)
+}
+
 /// Rewrites `destinations` and `session_routing` from the central DB (before a wake and
 /// whenever wiring changes).
 pub fn project(c: &Connection, home: &Home, s: &Session) -> anyhow::Result<()> {

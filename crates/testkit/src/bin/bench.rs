@@ -59,7 +59,7 @@ fn main() {
     );
 
     // Routing throughput: messages accepted (routed + written to inbound.db) per second.
-    let clients = 4;
+    let clients = 8;
     let per = 250;
     let t0 = Instant::now();
     let handles: Vec<_> = (0..clients)
