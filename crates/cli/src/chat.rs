@@ -13,7 +13,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 /// Entry point of `nanoclaw chat`.
-pub fn chat(home: Home, agent: Option<String>, message: Option<String>, timeout: f64) -> anyhow::Result<ExitCode> {
+pub fn chat(
+    home: Home,
+    agent: Option<String>,
+    message: Option<String>,
+    timeout: f64,
+) -> anyhow::Result<ExitCode> {
     if !(timeout > 0.0 && timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
@@ -41,7 +46,10 @@ pub fn chat(home: Home, agent: Option<String>, message: Option<String>, timeout:
             None
         };
         let stream = UnixStream::connect(home.cli_sock()).await.map_err(|e| {
-            anyhow::anyhow!("cannot reach the host at {}: {e} (is `nanoclaw run` healthy?)", home.cli_sock().display())
+            anyhow::anyhow!(
+                "cannot reach the host at {}: {e} (is `nanoclaw run` healthy?)",
+                home.cli_sock().display()
+            )
         })?;
         let result = match message {
             Some(m) => one_turn(stream, agent, m, Duration::from_secs_f64(timeout)).await,
@@ -54,7 +62,11 @@ pub fn chat(home: Home, agent: Option<String>, message: Option<String>, timeout:
     })
 }
 
-async fn send(wr: &mut tokio::net::unix::OwnedWriteHalf, agent: &Option<String>, text: &str) -> anyhow::Result<()> {
+async fn send(
+    wr: &mut tokio::net::unix::OwnedWriteHalf,
+    agent: &Option<String>,
+    text: &str,
+) -> anyhow::Result<()> {
     let mut req = json!({"type": "message", "text": text});
     if let Some(a) = agent {
         req["agent"] = json!(a);
@@ -65,7 +77,12 @@ async fn send(wr: &mut tokio::net::unix::OwnedWriteHalf, agent: &Option<String>,
     Ok(())
 }
 
-async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn one_turn(
+    stream: UnixStream,
+    agent: Option<String>,
+    text: String,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     send(&mut wr, &agent, &text).await?;
@@ -84,17 +101,26 @@ async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeo
                 return Ok(ExitCode::from(2));
             }
             Ok(Ok(Some(l))) => l,
-            Ok(Ok(None)) => anyhow::bail!("the host closed the connection before the turn finished"),
+            Ok(Ok(None)) => {
+                anyhow::bail!("the host closed the connection before the turn finished")
+            }
             Ok(Err(e)) => return Err(e.into()),
         };
-        let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
         match v["type"].as_str() {
             Some("error") => {
                 eprintln!("error: {}", v["error"].as_str().unwrap_or("unknown error"));
                 return Ok(ExitCode::FAILURE);
             }
             Some("accepted") => {
-                let ids = v["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)).collect();
+                let ids = v["ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect();
                 waiting = Some(ids);
                 for e in std::mem::take(&mut early) {
                     failed |= handle_event(&e, waiting.as_mut().expect("set above"));
@@ -107,7 +133,11 @@ async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeo
             None => {}
         }
         if waiting.as_ref().is_some_and(HashSet::is_empty) {
-            return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
         }
     }
 }
@@ -116,7 +146,9 @@ async fn one_turn(stream: UnixStream, agent: Option<String>, text: String, timeo
 fn handle_event(v: &Value, waiting: &mut HashSet<String>) -> bool {
     let about = |k: &str| v[k].as_str().is_some_and(|id| waiting.contains(id));
     match v["type"].as_str() {
-        Some("reply") if about("in_reply_to") => println!("{}", v["text"].as_str().unwrap_or_default()),
+        Some("reply") if about("in_reply_to") => {
+            println!("{}", v["text"].as_str().unwrap_or_default())
+        }
         Some("turn_done") if about("id") => {
             waiting.remove(v["id"].as_str().unwrap_or_default());
             if v["status"] == "failed" {
@@ -129,11 +161,18 @@ fn handle_event(v: &Value, waiting: &mut HashSet<String>) -> bool {
     false
 }
 
-async fn interactive(stream: UnixStream, agent: Option<String>, _host: Option<Arc<Host>>) -> anyhow::Result<ExitCode> {
+async fn interactive(
+    stream: UnixStream,
+    agent: Option<String>,
+    _host: Option<Arc<Host>>,
+) -> anyhow::Result<ExitCode> {
     let (rd, mut wr) = stream.into_split();
     let mut replies = BufReader::new(rd).lines();
     let mut input = BufReader::new(tokio::io::stdin()).lines();
-    eprintln!("Talking to {} — type a message, Ctrl-D to quit.", agent.as_deref().unwrap_or("main"));
+    eprintln!(
+        "Talking to {} — type a message, Ctrl-D to quit.",
+        agent.as_deref().unwrap_or("main")
+    );
     loop {
         tokio::select! {
             line = input.next_line() => match line? {

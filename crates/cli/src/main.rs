@@ -50,9 +50,9 @@ fn resolve_home(flag: Option<PathBuf>) -> anyhow::Result<Home> {
     if let Some(p) = flag.or_else(|| std::env::var_os("NANOCLAW_HOME").map(PathBuf::from)) {
         return Ok(Home::new(p));
     }
-    let base = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("cannot find your home directory: set NANOCLAW_HOME or pass --home"))?;
+    let base = std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| {
+        anyhow::anyhow!("cannot find your home directory: set NANOCLAW_HOME or pass --home")
+    })?;
     Ok(Home::new(if cfg!(target_os = "macos") {
         base.join("Library/Application Support/nanoclaw")
     } else {
@@ -64,7 +64,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = resolve_home(cli.home).and_then(|home| match cli.cmd {
         Cmd::Run => run::run(home),
-        Cmd::Chat { agent, message, timeout } => chat::chat(home, agent, message, timeout),
+        Cmd::Chat {
+            agent,
+            message,
+            timeout,
+        } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
     });
     match result {

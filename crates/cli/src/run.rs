@@ -16,7 +16,10 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolves on SIGTERM or SIGINT.
 pub async fn signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -31,7 +34,10 @@ pub fn run(home: Home) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let host = Host::open(home)?;
         host.start().await?;
-        eprintln!("nanoclaw is running (home {}); Ctrl-C to stop", host.home.root().display());
+        eprintln!(
+            "nanoclaw is running (home {}); Ctrl-C to stop",
+            host.home.root().display()
+        );
         signal().await;
         tracing::info!("shutdown requested");
         host.shutdown().await;

@@ -20,21 +20,36 @@ fn chat_embedded_on_a_fresh_home_echoes() {
     assert_eq!(stdout(&o), "echo: hi\n");
     // First use created the main agent, the terminal wiring and the owner.
     let c = home.central();
-    let folder: String = c.query_row("SELECT folder FROM agent_groups", [], |r| r.get(0)).unwrap();
+    let folder: String = c
+        .query_row("SELECT folder FROM agent_groups", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(folder, "main");
-    let role: String = c.query_row("SELECT role FROM user_roles WHERE user_id='cli:local'", [], |r| r.get(0)).unwrap();
+    let role: String = c
+        .query_row(
+            "SELECT role FROM user_roles WHERE user_id='cli:local'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(role, "owner");
     // Seq parity in the session: host rows even, runner rows odd.
     let dir = &home.session_dirs()[0];
     let inb = Connection::open(dir.join("inbound.db")).unwrap();
     let out = Connection::open(dir.join("outbound.db")).unwrap();
-    let s_in: i64 = inb.query_row("SELECT seq FROM messages_in", [], |r| r.get(0)).unwrap();
-    let s_out: i64 = out.query_row("SELECT seq FROM messages_out", [], |r| r.get(0)).unwrap();
+    let s_in: i64 = inb
+        .query_row("SELECT seq FROM messages_in", [], |r| r.get(0))
+        .unwrap();
+    let s_out: i64 = out
+        .query_row("SELECT seq FROM messages_out", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(s_in % 2, 0);
     assert_eq!(s_out % 2, 1);
     assert!(s_out > s_in);
     // No runner outlives the embedded host.
-    assert!(nanoclaw_testkit::runner_pids(home.path()).is_empty(), "runner left behind");
+    assert!(
+        nanoclaw_testkit::runner_pids(home.path()).is_empty(),
+        "runner left behind"
+    );
 }
 
 #[test]
@@ -51,9 +66,15 @@ fn chat_against_a_running_host_and_clean_shutdown() {
     let logs = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();
     assert!(logs.contains("runner started"));
     assert!(home.path().join("logs/nanoclaw.error.log").exists());
-    let status: String = home.central().query_row("SELECT container_status FROM sessions", [], |r| r.get(0)).unwrap();
+    let status: String = home
+        .central()
+        .query_row("SELECT container_status FROM sessions", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(status, "stopped");
-    assert!(nanoclaw_testkit::runner_pids(home.path()).is_empty(), "runner left behind");
+    assert!(
+        nanoclaw_testkit::runner_pids(home.path()).is_empty(),
+        "runner left behind"
+    );
 }
 
 /// A SIGKILLed host leaves no runner behind.
@@ -66,7 +87,11 @@ fn no_orphan_runner_after_host_sigkill() {
     assert_eq!(nanoclaw_testkit::runner_pids(home.path()).len(), 1);
     host.signal(libc::SIGKILL);
     host.wait_exit(Duration::from_secs(10)).unwrap();
-    let gone = eventually(Duration::from_secs(5), || nanoclaw_testkit::runner_pids(home.path()).is_empty().then_some(()));
+    let gone = eventually(Duration::from_secs(5), || {
+        nanoclaw_testkit::runner_pids(home.path())
+            .is_empty()
+            .then_some(())
+    });
     assert!(gone.is_some(), "orphan runner survived the host");
 }
 
@@ -96,7 +121,11 @@ fn timeout_is_a_clear_non_zero_exit() {
     let home = TestHome::new();
     let o = home.run(&["chat", "-m", "mock:sleep 5000", "--timeout", "0.5"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no complete reply within 0.5s"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no complete reply within 0.5s"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The host dies (SIGKILL) right after the platform send, before `delivered` is written (and,
@@ -108,23 +137,37 @@ fn host_killed_between_send_and_delivered_delivers_exactly_once() {
         let mut host = home.start_host(&[("NANOCLAW_FAILPOINT", point)]);
         let mut cli = CliClient::connect(home.path()).unwrap();
         cli.send("hello once").unwrap();
-        let st = host.wait_exit(Duration::from_secs(30)).expect("host killed itself at the failpoint");
+        let st = host
+            .wait_exit(Duration::from_secs(30))
+            .expect("host killed itself at the failpoint");
         assert!(!st.success());
         drop(cli);
-        assert_eq!(home.transcript().len(), usize::from(point == "after_send"), "{point}");
+        assert_eq!(
+            home.transcript().len(),
+            usize::from(point == "after_send"),
+            "{point}"
+        );
         let host = home.start_host(&[]);
         let delivered = eventually(Duration::from_secs(20), || {
             let d = home.session_dirs().into_iter().next()?;
             let c = Connection::open(d.join("inbound.db")).ok()?;
-            let n: i64 = c.query_row("SELECT COUNT(*) FROM delivered", [], |r| r.get(0)).ok()?;
+            let n: i64 = c
+                .query_row("SELECT COUNT(*) FROM delivered", [], |r| r.get(0))
+                .ok()?;
             (n == 1 && !home.transcript().is_empty()).then_some(())
         });
-        assert!(delivered.is_some(), "{point}: reply delivered after restart");
+        assert!(
+            delivered.is_some(),
+            "{point}: reply delivered after restart"
+        );
         std::thread::sleep(Duration::from_millis(300));
         let t = home.transcript();
         assert_eq!(t.len(), 1, "{point}: exactly one copy, got {t:?}");
         assert_eq!(t[0]["text"], "echo: hello once");
-        let intents: i64 = home.central().query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0)).unwrap();
+        let intents: i64 = home
+            .central()
+            .query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(intents, 0);
         drop(host);
     }
@@ -142,14 +185,24 @@ fn runner_killed_mid_turn_is_retried_then_failed() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("failed"), "{}", stderr(&o));
     // Backoff 100·(1+2+4+8) ms between the five tries.
-    assert!(took >= Duration::from_millis(1500), "retried too fast: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "retried too fast: {took:?}"
+    );
     let dir = &home.session_dirs()[0];
     let c = Connection::open(dir.join("inbound.db")).unwrap();
     let (status, tries): (String, i64) = c
-        .query_row("SELECT status, tries FROM messages_in WHERE content LIKE '%mock:crash%'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT status, tries FROM messages_in WHERE content LIKE '%mock:crash%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((status.as_str(), tries), ("failed", 5));
-    assert!(home.transcript().iter().any(|l| l["text"].as_str().unwrap_or("").contains("could not process")));
+    assert!(home.transcript().iter().any(|l| l["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("could not process")));
     // The session still works afterwards.
     let o = home.run(&["chat", "-m", "still there?", "--timeout", "30"]);
     assert_eq!(stdout(&o), "echo: still there?\n");
@@ -160,11 +213,17 @@ fn runner_killed_mid_turn_is_retried_then_failed() {
 #[test]
 fn idle_runner_stops_and_restarts_on_demand() {
     let home = TestHome::new();
-    let _host = home.start_host(&[("IDLE_TIMEOUT", "300"), ("NANOCLAW_SWEEP_INTERVAL_MS", "100")]);
+    let _host = home.start_host(&[
+        ("IDLE_TIMEOUT", "300"),
+        ("NANOCLAW_SWEEP_INTERVAL_MS", "100"),
+    ]);
     let o = home.run(&["chat", "-m", "one", "--timeout", "30"]);
     assert_eq!(stdout(&o), "echo: one\n");
     let stopped = eventually(Duration::from_secs(10), || {
-        let s: String = home.central().query_row("SELECT container_status FROM sessions", [], |r| r.get(0)).ok()?;
+        let s: String = home
+            .central()
+            .query_row("SELECT container_status FROM sessions", [], |r| r.get(0))
+            .ok()?;
         (s == "stopped").then_some(())
     });
     assert!(stopped.is_some(), "runner did not idle out");
@@ -201,7 +260,22 @@ fn bad_rows_are_skipped_not_fatal() {
         (n == 2).then_some(())
     });
     assert!(failed.is_some(), "bad inbound rows are acked failed");
-    let log = std::fs::read_to_string(dir.parent().unwrap().parent().unwrap().parent().unwrap().parent().unwrap().join("logs/sessions").join(format!("{}.log", dir.file_name().unwrap().to_string_lossy()))).unwrap();
+    let log = std::fs::read_to_string(
+        dir.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("logs/sessions")
+            .join(format!(
+                "{}.log",
+                dir.file_name().unwrap().to_string_lossy()
+            )),
+    )
+    .unwrap();
     assert!(log.contains("inbound row skipped"), "{log}");
     assert!(!log.contains("panicked"));
 }

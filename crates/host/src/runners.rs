@@ -107,6 +107,18 @@ impl Runners {
                         "runner cap reached; session queued"
                     );
                 }
+                // An idle runner gives its slot to waiting work instead of holding it until
+                // IDLE_TIMEOUT; the queue head starts when it exits.
+                if let Some(r) = st
+                    .running
+                    .values_mut()
+                    .filter(|r| !r.busy && r.stop.is_some())
+                    .min_by_key(|r| r.last_activity)
+                {
+                    if let Some(tx) = r.stop.take() {
+                        let _ = tx.send(());
+                    }
+                }
                 return;
             }
             // Reserve the slot before the async start, so concurrent wakes start one runner.
@@ -152,6 +164,20 @@ impl Runners {
         };
         if let Some(n) = next {
             self.wake(host, &n);
+        }
+    }
+
+    /// A runner that just went idle while sessions wait for a slot stops to let one in.
+    pub fn yield_if_queued(&self, session: &str) {
+        let mut st = self.st();
+        if st.queue.is_empty() {
+            return;
+        }
+        if let Some(r) = st.running.get_mut(session).filter(|r| !r.busy) {
+            if let Some(tx) = r.stop.take() {
+                tracing::info!(session, "sessions are waiting; idle runner yields its slot");
+                let _ = tx.send(());
+            }
         }
     }
 
@@ -367,6 +393,7 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
         match delivery::pass(&host, &session, view).await {
             Ok(o) => {
                 host.runners.touch(&session, Some(o.busy || o.due_now));
+                host.runners.yield_if_queued(&session);
                 host.schedule(&session, &o);
             }
             Err(e) => tracing::warn!(session = %session, error = %e, "delivery pass failed"),

@@ -91,22 +91,33 @@ pub fn provision(home: &Home, s: &Session) -> anyhow::Result<SessionPaths> {
     Ok(p)
 }
 
-/// The host's in-process lock for writing one session's inbound.db. The host is the file's only
-/// writer; serialising its writers here keeps SQLite's lock waits for the runner's reads only.
-pub fn write_lock(dir: &Path) -> std::sync::MutexGuard<'static, ()> {
+/// The host's in-process state for writing one session's inbound.db.
+#[derive(Default)]
+struct Writer {
+    /// Serialises the host's writers: it is the file's only writer, so SQLite's lock waits are
+    /// then only ever against the runner's short reads.
+    lock: std::sync::Mutex<()>,
+    /// Group-commit queue and whether a writer task is draining it.
+    queue: std::sync::Mutex<(Waiting, bool)>,
+}
+
+/// The writer of a session folder, created once per folder for the life of the process
+/// (leaked, so guards can be `'static` without unsafe code; bounded by the session count).
+fn writer(dir: &Path) -> &'static Writer {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    // One mutex per session folder for the life of the process (leaked once per folder, so
-    // the guard can be 'static without unsafe code).
-    static LOCKS: OnceLock<Mutex<HashMap<std::path::PathBuf, &'static Mutex<()>>>> =
-        OnceLock::new();
-    let m: &'static Mutex<()> = *LOCKS
+    static WRITERS: OnceLock<Mutex<HashMap<std::path::PathBuf, &'static Writer>>> = OnceLock::new();
+    let mut map = WRITERS
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(dir.to_path_buf())
-        .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))));
-    m.lock().unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(|p| p.into_inner());
+    map.entry(dir.to_path_buf())
+        .or_insert_with(|| Box::leak(Box::default()))
+}
+
+/// The host's in-process lock for writing one session's inbound.db.
+pub fn write_lock(dir: &Path) -> std::sync::MutexGuard<'static, ()> {
+    writer(dir).lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Writes rows into a session's inbound.db, assigning even seqs. Returns `(id, seq)` pairs.
@@ -167,17 +178,7 @@ pub async fn write_inbound_batched(
     dir: &Path,
     rows: Vec<NewInbound>,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    static QUEUES: OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<Mutex<(Waiting, bool)>>>>> =
-        OnceLock::new();
-    let q = QUEUES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(dir.to_path_buf())
-        .or_default()
-        .clone();
+    let q = &writer(dir).queue;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let lead = {
         let mut g = q.lock().unwrap_or_else(|p| p.into_inner());
