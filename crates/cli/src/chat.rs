@@ -39,7 +39,7 @@ pub fn chat(
     };
     crate::run::runtime()?.block_on(async move {
         let host = if embedded {
-            let h = Host::open(home.clone())?;
+            let h = Host::open(home.clone()).await?;
             h.start().await?;
             Some(h)
         } else {

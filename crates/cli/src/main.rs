@@ -2,6 +2,7 @@
 
 mod chat;
 mod ctl;
+mod image;
 mod run;
 
 use std::path::PathBuf;
@@ -37,11 +38,38 @@ enum Cmd {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    /// Agent images.
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
     /// Admin CLI: `nanoclaw ctl <resource> <verb> [--field value…] [--json]`.
     Ctl {
         /// Resource, verb and field flags.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Build the agent image on the local engine (no registry needed with --slim).
+    Build {
+        /// The slim image: static runner + busybox, FROM scratch.
+        #[arg(long)]
+        slim: bool,
+        /// Static `nanoclaw-agent` to put in the slim image.
+        #[arg(long)]
+        agent_bin: Option<PathBuf>,
+        /// Static busybox for the slim image's shell and utilities.
+        #[arg(long, default_value = "/bin/busybox")]
+        busybox: PathBuf,
+        /// Image tag (default nanoclaw-agent:slim / nanoclaw-agent:latest).
+        #[arg(long)]
+        tag: Option<String>,
+        /// Build context of the full image.
+        #[arg(long, default_value = "container")]
+        context: PathBuf,
     },
 }
 
@@ -70,6 +98,22 @@ fn main() -> ExitCode {
             timeout,
         } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
+        Cmd::Image {
+            cmd:
+                ImageCmd::Build {
+                    slim,
+                    agent_bin,
+                    busybox,
+                    tag,
+                    context,
+                },
+        } => image::build(image::BuildArgs {
+            slim,
+            agent_bin,
+            busybox,
+            tag,
+            context,
+        }),
     });
     match result {
         Ok(code) => code,

@@ -32,7 +32,7 @@ pub async fn signal() {
 pub fn run(home: Home) -> anyhow::Result<ExitCode> {
     let _logs = nanoclaw_host::logging::init(&home, true)?;
     runtime()?.block_on(async {
-        let host = Host::open(home)?;
+        let host = Host::open(home).await?;
         host.start().await?;
         eprintln!(
             "nanoclaw is running (home {}); Ctrl-C to stop",

@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod db;
 pub mod delivery;
+pub mod image;
 pub mod logging;
 pub mod router;
 pub mod runners;
@@ -106,16 +107,11 @@ pub fn host_running(home: &Home) -> bool {
 
 impl Host {
     /// Opens a home for hosting: takes the host lock, opens the DB, picks the runtime.
-    pub fn open(home: Home) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(home: Home) -> anyhow::Result<Arc<Self>> {
         let lock = take_lock(&home)?;
         let settings = Settings::load(&home)?;
         let db = Db::open(&home.central_db())?;
-        let runtime: Arc<dyn runtime::Runtime> = match settings.get("NANOCLAW_RUNTIME").as_deref() {
-            None | Some("process") => Arc::new(runtime::process::ProcessRuntime::new(&settings)),
-            Some(other) => anyhow::bail!(
-                "NANOCLAW_RUNTIME={other} is not available in this build: use process"
-            ),
-        };
+        let runtime = runtime::select(&home, &settings).await?;
         let max = settings.u64("MAX_CONCURRENT_CONTAINERS", 5) as usize;
         let channels = channels::Registry::from_settings(&home, &settings);
         Ok(Arc::new(Self {

@@ -18,12 +18,12 @@ async fn daily_task_rearms_at_nine_new_york_time() {
     std::fs::write(
         th.path().join("nanoclaw.toml"),
         format!(
-            "NANOCLAW_AGENT_BIN = {:?}\nTZ = \"America/New_York\"\n",
+            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\nTZ = \"America/New_York\"\n",
             nanoclaw_testkit::bin("nanoclaw-agent")
         ),
     )
     .unwrap();
-    let h = Host::open(Home::new(th.path())).unwrap();
+    let h = Host::open(Home::new(th.path())).await.unwrap();
     h.start().await.unwrap();
     let ev = InboundEvent {
         channel_type: "cli".into(),

@@ -15,12 +15,12 @@ async fn host() -> (TestHome, Arc<Host>) {
     std::fs::write(
         th.path().join("nanoclaw.toml"),
         format!(
-            "NANOCLAW_AGENT_BIN = {:?}\n",
+            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\n",
             nanoclaw_testkit::bin("nanoclaw-agent")
         ),
     )
     .unwrap();
-    let h = Host::open(Home::new(th.path())).unwrap();
+    let h = Host::open(Home::new(th.path())).await.unwrap();
     h.start().await.unwrap();
     (th, h)
 }

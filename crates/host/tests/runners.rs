@@ -15,10 +15,10 @@ async fn cap_queues_extra_sessions_and_runs_them_when_a_slot_frees() {
     let th = TestHome::new();
     std::fs::write(
         th.path().join("nanoclaw.toml"),
-        format!("NANOCLAW_AGENT_BIN = {:?}\nMAX_CONCURRENT_CONTAINERS = 2\nIDLE_TIMEOUT = 600000\nNANOCLAW_SWEEP_INTERVAL_MS = 100\n", nanoclaw_testkit::bin("nanoclaw-agent")),
+        format!("NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\nMAX_CONCURRENT_CONTAINERS = 2\nIDLE_TIMEOUT = 600000\nNANOCLAW_SWEEP_INTERVAL_MS = 100\n", nanoclaw_testkit::bin("nanoclaw-agent")),
     )
     .unwrap();
-    let h = Host::open(Home::new(th.path())).unwrap();
+    let h = Host::open(Home::new(th.path())).await.unwrap();
     h.start().await.unwrap();
     let chats: Vec<String> = (0..3).map(|i| format!("chat-{i}")).collect();
     for (i, chat) in chats.iter().enumerate() {

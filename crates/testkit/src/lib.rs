@@ -61,6 +61,8 @@ impl TestHome {
         c.arg("--home").arg(self.path()).args(args);
         c.env("NANOCLAW_AGENT_BIN", bin("nanoclaw-agent"));
         c.env_remove("NANOCLAW_HOME");
+        // Docker tests opt in explicitly (`.env("NANOCLAW_RUNTIME", "docker")`).
+        c.env("NANOCLAW_RUNTIME", "process");
         for (k, v) in &self.env {
             c.env(k, v);
         }

@@ -1,10 +1,38 @@
 //! Runtimes start a session's runner: `process` (a child process) now, Docker next.
 
+pub mod docker;
 pub mod process;
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+
+/// Picks the runtime: `NANOCLAW_RUNTIME=docker|process` is strict; unset means Docker when an
+/// engine and the image are there, else the `process` runtime with a warning.
+pub async fn select(
+    home: &nanoclaw_protocol::Home,
+    settings: &crate::config::Settings,
+) -> anyhow::Result<std::sync::Arc<dyn Runtime>> {
+    let process = || -> std::sync::Arc<dyn Runtime> {
+        std::sync::Arc::new(process::ProcessRuntime::new(settings))
+    };
+    match settings.get("NANOCLAW_RUNTIME").as_deref() {
+        Some("process") => Ok(process()),
+        Some("docker") => Ok(std::sync::Arc::new(
+            docker::DockerRuntime::new(home, settings).await?,
+        )),
+        Some(other) => {
+            anyhow::bail!("NANOCLAW_RUNTIME={other} is not a runtime: use docker or process")
+        }
+        None => match docker::DockerRuntime::new(home, settings).await {
+            Ok(d) => Ok(std::sync::Arc::new(d)),
+            Err(e) => {
+                tracing::warn!(reason = %e, "Docker runtime unavailable; using the process runtime (weaker isolation). Set NANOCLAW_RUNTIME to choose explicitly");
+                Ok(process())
+            }
+        },
+    }
+}
 
 /// Everything a runtime needs to start one session's runner.
 #[derive(Debug, Clone)]
