@@ -11,12 +11,16 @@ pub struct LogGuard(#[allow(dead_code)] Vec<WorkerGuard>);
 pub fn init(home: &nanoclaw_protocol::Home, to_stderr: bool) -> anyhow::Result<LogGuard> {
     let dir = home.logs_dir();
     std::fs::create_dir_all(&dir)?;
-    let (all, g1) =
-        tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "nanoclaw.log"));
-    let (err, g2) = tracing_appender::non_blocking(tracing_appender::rolling::never(
-        &dir,
-        "nanoclaw.error.log",
-    ));
+    // A bounded queue of 1,024 lines per file: the default (128,000) preallocates megabytes,
+    // most of a quiet host's memory. When the queue is full, lines wait rather than vanish.
+    let writer = |name: &str| {
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .buffered_lines_limit(1024)
+            .lossy(false)
+            .finish(tracing_appender::rolling::never(&dir, name))
+    };
+    let (all, g1) = writer("nanoclaw.log");
+    let (err, g2) = writer("nanoclaw.error.log");
     let filter = || EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = to_stderr.then(|| {
         fmt::layer()

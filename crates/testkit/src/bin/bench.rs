@@ -3,7 +3,11 @@
 //!
 //! ```text
 //! cargo build --release && target/release/nanoclaw-bench [ROUNDS]
+//! target/release/nanoclaw-bench --docker [ROUNDS]   # after `nanoclaw image build --slim`
 //! ```
+//!
+//! `--docker` runs the runner in containers and adds the cold start (no container → first reply)
+//! and the container's idle memory.
 
 use std::time::{Duration, Instant};
 
@@ -31,14 +35,69 @@ fn round_trip(cli: &mut CliClient, text: &str) -> Duration {
     }
 }
 
+/// Memory in use by a session's container (cgroup), from the engine.
+fn container_mem_mb(session: &str) -> Option<f64> {
+    let ps = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=nanoclaw.session={session}"),
+        ])
+        .output()
+        .ok()?;
+    let id = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .next()?
+        .to_string();
+    let st = std::process::Command::new("docker")
+        .args(["stats", "--no-stream", "--format", "{{.MemUsage}}", &id])
+        .output()
+        .ok()?;
+    let usage = String::from_utf8_lossy(&st.stdout).into_owned();
+    let first = usage.split('/').next()?.trim().to_string();
+    let (num, unit) = first.split_at(first.find(|c: char| c.is_ascii_alphabetic())?);
+    let v: f64 = num.trim().parse().ok()?;
+    Some(match unit {
+        "GiB" => v * 1024.0,
+        "KiB" | "kB" => v / 1024.0,
+        "B" => v / 1024.0 / 1024.0,
+        _ => v,
+    })
+}
+
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(200);
-    println!("command: target/release/nanoclaw-bench {rounds}");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let docker = args.iter().any(|a| a == "--docker");
+    let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200);
+    println!(
+        "command: target/release/nanoclaw-bench {}{rounds}",
+        if docker { "--docker " } else { "" }
+    );
     let home = TestHome::new();
-    let host = home.start_host(&[]);
+    let runtime = if docker { "docker" } else { "process" };
+    let host = home.start_host(&[("NANOCLAW_RUNTIME", runtime)]);
+    if docker {
+        // Cold start: no container for the session → first reply, a fresh agent each time.
+        let mut cold: Vec<f64> = Vec::new();
+        for i in 0..10 {
+            let folder = format!("cold{i}");
+            let o = home.run(&[
+                "ctl", "groups", "create", "--name", &folder, "--folder", &folder,
+            ]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let t0 = Instant::now();
+            let o = home.run(&["chat", "--agent", &folder, "-m", "cold", "--timeout", "60"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            cold.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        cold.sort_by(f64::total_cmp);
+        println!(
+            "cold start (no container → reply, incl. starting the chat client), n=10: p50 {:.0} ms, p99 {:.0} ms",
+            percentile(&cold, 50.0),
+            percentile(&cold, 99.0)
+        );
+    }
 
     // Idle RSS of a freshly started host (before any session).
     std::thread::sleep(Duration::from_secs(2));
@@ -83,6 +142,15 @@ fn main() {
         (clients * per) as f64 / secs
     );
     std::thread::sleep(Duration::from_secs(2));
+    if docker {
+        let main = home.session_dirs().into_iter().find_map(|d| {
+            let sid = d.file_name()?.to_string_lossy().into_owned();
+            container_mem_mb(&sid).map(|m| (sid, m))
+        });
+        if let Some((_, mb)) = main {
+            println!("container memory (idle, after the load): {mb:.1} MB");
+        }
+    }
     let runner_rss: Vec<u64> = runner_pids(home.path()).into_iter().map(rss_kb).collect();
     println!(
         "host idle RSS: {:.1} MB (after start); after load: {:.1} MB",
