@@ -23,8 +23,8 @@ pub struct BuildArgs {
 pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     crate::run::runtime()?.block_on(async move {
         let engine = docker::connect().await?;
+        let agent = a.agent_bin.unwrap_or_else(image::default_agent_bin);
         let (tag, context) = if a.slim {
-            let agent = a.agent_bin.unwrap_or_else(image::default_agent_bin);
             eprintln!(
                 "building the slim image from {} and {}",
                 agent.display(),
@@ -41,7 +41,7 @@ pub fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
             );
             (
                 a.tag.unwrap_or_else(|| image::FULL_TAG.into()),
-                image::dir_context(&a.context)?,
+                image::dir_context(&a.context, &agent)?,
             )
         };
         image::build(&engine, &tag, context, |line| eprintln!("  {line}")).await?;

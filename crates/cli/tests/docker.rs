@@ -135,6 +135,17 @@ fn message_answered_from_a_hardened_container() {
         .find(|m| m["Destination"] == "/workspace/inbound.db")
         .expect("inbound mount");
     assert_eq!(inbound["RW"], false);
+    let skills = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/workspace/skills")
+        .expect("skills mount");
+    assert_eq!(skills["RW"], false);
+    assert!(mounts
+        .iter()
+        .any(|m| m["Destination"] == "/workspace/agent/.claude"
+            && m["Source"].as_str().unwrap().ends_with(".claude-shared")));
+    let skill = docker(&["exec", &ids[0], "cat", "/workspace/skills/welcome/SKILL.md"]);
+    assert!(String::from_utf8_lossy(&skill.stdout).contains("name: welcome"));
     assert!(mounts
         .iter()
         .all(|m| !m["Source"].as_str().unwrap().ends_with("/data")
@@ -265,12 +276,58 @@ fn orphans_removed_after_host_sigkill_and_idle_stop() {
         containers_of(&sid).is_empty().then_some(())
     });
     assert!(gone.is_some(), "orphan container not removed at start");
+    // Extra mounts only through the allowlist: an allowed folder read-only, a refused one absent.
+    let allowed = tempfile::tempdir().unwrap();
+    std::fs::create_dir(allowed.path().join("proj")).unwrap();
+    std::fs::write(allowed.path().join("proj/readme.txt"), "hello").unwrap();
+    let list = allowed.path().join("allowlist.json");
+    let allow =
+        serde_json::json!({"allowedRoots": [{"path": allowed.path(), "allowReadWrite": false}]});
+    std::fs::write(&list, allow.to_string()).unwrap();
+    let ag: String = home
+        .central()
+        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mounts = serde_json::json!([{"hostPath": allowed.path().join("proj"), "readonly": false}, {"hostPath": "/etc"}]).to_string();
+    let o = home.run(&[
+        "ctl",
+        "container-configs",
+        "create",
+        "--agent-group-id",
+        &ag,
+        "--extra-mounts",
+        &mounts,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(_host);
+    let _host = home.start_host(&[
+        ("IDLE_TIMEOUT", "1500"),
+        ("NANOCLAW_SWEEP_INTERVAL_MS", "200"),
+        ("NANOCLAW_MOUNT_ALLOWLIST", list.to_str().unwrap()),
+    ]);
     // A new turn starts a new container, which stops again once idle.
     assert!(home
         .run(&["chat", "-m", "again", "--timeout", "60"])
         .status
         .success());
-    assert_eq!(containers_of(&sid).len(), 1);
+    let ids = containers_of(&sid);
+    assert_eq!(ids.len(), 1);
+    let m = inspect(&ids[0])["Mounts"].clone();
+    let extra = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/workspace/extra/proj")
+        .expect("allowed mount");
+    assert_eq!(extra["RW"], false, "read-write needs allowReadWrite");
+    assert!(
+        !m.to_string().contains("\"/etc\""),
+        "refused mount present: {m}"
+    );
+    let cat = docker(&["exec", &ids[0], "cat", "/workspace/extra/proj/readme.txt"]);
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "hello");
     let idle = eventually(Duration::from_secs(20), || {
         containers_of(&sid).is_empty().then_some(())
     });

@@ -165,15 +165,77 @@ pub fn slim_context(agent_bin: &Path, busybox: &Path) -> anyhow::Result<Vec<u8>>
     Ok(tar.into_inner()?)
 }
 
-/// The build context of the full image: every file under `dir` (the repo's `container/`).
-pub fn dir_context(dir: &Path) -> anyhow::Result<Vec<u8>> {
+/// The build context of the full image: every file under `dir` (the repo's `container/`) plus
+/// the runner binary as `nanoclaw-agent`.
+pub fn dir_context(dir: &Path, agent_bin: &Path) -> anyhow::Result<Vec<u8>> {
     if !dir.join("Dockerfile").is_file() {
         anyhow::bail!("no Dockerfile in {}", dir.display());
     }
+    let agent = std::fs::read(agent_bin)
+        .map_err(|e| anyhow::anyhow!("runner {}: {e}", agent_bin.display()))?;
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(false);
     tar.append_dir_all(".", dir)?;
+    append_file(&mut tar, "nanoclaw-agent", &agent, 0o755)?;
     Ok(tar.into_inner()?)
+}
+
+/// Checks a Dockerfile for what our images promise: a base, a non-root USER, an exec-form
+/// ENTRYPOINT running the runner, no ADD from URLs, no secrets in ENV/ARG. Returns the problems.
+pub fn lint_dockerfile(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Continuation lines belong to the instruction above.
+    let joined = text.replace("\\\n", " ");
+    let instrs: Vec<(String, String)> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (i, rest) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            (i.to_ascii_uppercase(), rest.trim().to_string())
+        })
+        .collect();
+    // Only ARGs may come before the first FROM.
+    if instrs
+        .iter()
+        .find(|(i, _)| i != "ARG")
+        .map(|(i, _)| i.as_str())
+        != Some("FROM")
+    {
+        problems.push("the first instruction must be FROM".into());
+    }
+    match instrs.iter().rev().find(|(i, _)| i == "USER") {
+        Some((_, u)) if u.starts_with("0") || u.starts_with("root") => {
+            problems.push("the final USER is root".into())
+        }
+        None => problems.push("no USER: the image would run as root".into()),
+        _ => {}
+    }
+    match instrs.iter().rev().find(|(i, _)| i == "ENTRYPOINT") {
+        Some((_, e)) if !e.starts_with('[') => {
+            problems.push("ENTRYPOINT must use the exec (JSON) form".into())
+        }
+        Some((_, e)) if !e.contains("nanoclaw-agent") => {
+            problems.push("ENTRYPOINT does not run nanoclaw-agent".into())
+        }
+        None => problems.push("no ENTRYPOINT".into()),
+        _ => {}
+    }
+    for (i, rest) in &instrs {
+        if i == "ADD" && (rest.contains("http://") || rest.contains("https://")) {
+            problems
+                .push("ADD from a URL: download in a RUN step with verification instead".into());
+        }
+        let upper = rest.to_ascii_uppercase();
+        if (i == "ENV" || i == "ARG")
+            && ["KEY", "TOKEN", "SECRET", "PASSWORD"]
+                .iter()
+                .any(|s| upper.contains(s))
+        {
+            problems.push(format!("{i} {rest}: secrets never go into images"));
+        }
+    }
+    problems
 }
 
 /// Builds an image from a tar context, reporting each build line through `progress`.
@@ -207,6 +269,16 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_dockerfile_and_slim_dockerfile_lint_clean() {
+        let full = include_str!("../../../container/Dockerfile");
+        assert_eq!(lint_dockerfile(full), Vec::<String>::new());
+        assert_eq!(lint_dockerfile(SLIM_DOCKERFILE), Vec::<String>::new());
+        let bad = "FROM x\nENV ANTHROPIC_API_KEY=sk\nADD https://x/y /y\nENTRYPOINT /bin/sh\n";
+        let p = lint_dockerfile(bad);
+        assert_eq!(p.len(), 4, "{p:?}");
+    }
 
     #[test]
     fn detects_dynamic_binaries_and_refuses_them() {

@@ -8,11 +8,13 @@ pub mod db;
 pub mod delivery;
 pub mod image;
 pub mod logging;
+pub mod mounts;
 pub mod router;
 pub mod runners;
 pub mod runtime;
 pub mod scheduling;
 pub mod sessions;
+pub mod skills;
 pub mod sweep;
 
 use std::collections::HashMap;
@@ -143,6 +145,7 @@ impl Host {
         self.db
             .call(|c| Ok(c.execute("UPDATE sessions SET container_status='stopped' WHERE container_status!='stopped'", [])?))
             .await?;
+        skills::install(&self.home)?;
         self.ensure_terminal_wiring("main").await?;
         for ch in self.channels.all() {
             ch.clone().start(self.clone()).await?;

@@ -276,7 +276,13 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
             env.push((key.to_string(), v));
         }
     }
+    let claude_shared = host.home.claude_shared(&group.id)?;
+    std::fs::create_dir_all(&claude_shared)?;
+    let extra_mounts = extra_mounts(host, &group.id).await;
     let spec = RunnerSpec {
+        claude_shared,
+        skills_dir: host.home.data_dir().join("skills"),
+        extra_mounts,
         session_id: sess.id.clone(),
         agent_group_id: group.id.clone(),
         session_dir: paths.dir().to_path_buf(),
@@ -356,6 +362,54 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         host.runners.start_next(&host);
     });
     Ok(())
+}
+
+/// The agent group's extra mounts that pass the allowlist; refused ones are logged and left out.
+async fn extra_mounts(host: &Arc<Host>, agent_group: &str) -> Vec<crate::mounts::Mount> {
+    let ag = agent_group.to_string();
+    let raw: Option<String> = host
+        .db
+        .call(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.query_row(
+                "SELECT extra_mounts FROM container_configs WHERE agent_group_id=?1",
+                [&ag],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+        .ok()
+        .flatten();
+    let requests: Vec<crate::mounts::Request> = match raw
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+    {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(agent_group, error = %e, "extra_mounts is not a valid list; ignored");
+            return vec![];
+        }
+    };
+    if requests.is_empty() {
+        return vec![];
+    }
+    let allow = match crate::mounts::load(crate::mounts::allowlist_path().as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "mount allowlist unreadable; no extra mounts");
+            return vec![];
+        }
+    };
+    let mut ok = vec![];
+    for r in requests {
+        match crate::mounts::validate(&allow, host.home.root(), std::slice::from_ref(&r)) {
+            Ok(mut m) => ok.append(&mut m),
+            Err(e) => tracing::warn!(agent_group, error = %e, "extra mount refused"),
+        }
+    }
+    ok
 }
 
 /// Polls the session's outbound.db change counter and runs a pass when it moves.

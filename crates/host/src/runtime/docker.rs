@@ -114,7 +114,7 @@ impl DockerRuntime {
     /// The create body for a session (pure: tested without an engine).
     pub fn spec(&self, spec: &RunnerSpec) -> ContainerCreateBody {
         let (uid, gid) = container_user();
-        let binds = vec![
+        let binds: Vec<String> = [
             format!("{}:/workspace:rw", spec.session_dir.display()),
             format!(
                 "{}:/workspace/inbound.db:ro",
@@ -122,7 +122,22 @@ impl DockerRuntime {
             ),
             format!("{}:/workspace/agent:rw", spec.agent_dir.display()),
             format!("{}:/workspace/global:ro", spec.global_dir.display()),
-        ];
+            format!(
+                "{}:/workspace/agent/.claude:rw",
+                spec.claude_shared.display()
+            ),
+            format!("{}:/workspace/skills:ro", spec.skills_dir.display()),
+        ]
+        .into_iter()
+        .chain(spec.extra_mounts.iter().map(|m| {
+            format!(
+                "{}:{}:{}",
+                m.host.display(),
+                m.container,
+                if m.readonly { "ro" } else { "rw" }
+            )
+        }))
+        .collect();
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push("HOME=/workspace/agent".into());
         let labels = HashMap::from([
@@ -165,7 +180,7 @@ impl DockerRuntime {
 /// never is, and without capabilities it cannot bypass file permissions).
 fn hand_over(spec: &RunnerSpec) -> anyhow::Result<()> {
     let (uid, gid) = container_user();
-    for dir in [&spec.session_dir, &spec.agent_dir] {
+    for dir in [&spec.session_dir, &spec.agent_dir, &spec.claude_shared] {
         chown_tree(dir, uid, gid)?;
     }
     Ok(())

@@ -47,6 +47,12 @@ pub struct RunnerSpec {
     pub agent_dir: PathBuf,
     /// Host path of `groups/global` (→ `/workspace/global`, read-only).
     pub global_dir: PathBuf,
+    /// Host path of the agent group's provider state (`.claude-shared`).
+    pub claude_shared: PathBuf,
+    /// Host path of the bundled skills (mounted read-only).
+    pub skills_dir: PathBuf,
+    /// Extra mounts that passed the mount allowlist.
+    pub extra_mounts: Vec<crate::mounts::Mount>,
     /// Non-secret environment for the runner.
     pub env: Vec<(String, String)>,
     /// Where the runner's stderr goes.

@@ -64,6 +64,7 @@ impl Runtime for ProcessRuntime {
             .env("NANOCLAW_AGENT_DIR", &spec.agent_dir)
             .env("NANOCLAW_GLOBAL_DIR", &spec.global_dir)
             .env("NANOCLAW_EXIT_WITH_PARENT", "1")
+            .env("NANOCLAW_SKILLS_DIR", &spec.skills_dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.agent_dir)
             .stdin(Stdio::null())
