@@ -333,3 +333,55 @@ fn orphans_removed_after_host_sigkill_and_idle_stop() {
     });
     assert!(idle.is_some(), "idle container not stopped");
 }
+
+/// With the default cap of 5, a sixth session waits in the queue and runs when a slot frees.
+#[test]
+fn sixth_session_is_queued_until_a_slot_frees() {
+    if !engine() {
+        return;
+    }
+    image();
+    let home = docker_home();
+    let _host = home.start_host(&[]);
+    for i in 0..6 {
+        let f = format!("g{i}");
+        assert!(home.run(&["ctl", "groups", "create", "--name", &f, "--folder", &f]).status.success());
+    }
+    let t0 = std::time::Instant::now();
+    let chats: Vec<_> = (0..6)
+        .map(|i| {
+            let child = home
+                .cmd(&["chat", "--agent", &format!("g{i}"), "-m", "mock:sleep 2000", "--timeout", "90"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::spawn(move || (child.wait_with_output().unwrap(), t0.elapsed()))
+        })
+        .collect();
+    // Count this install's containers only (other tests run their own in parallel).
+    let install = eventually(Duration::from_secs(30), || {
+        let sid = session_ids(&home).into_iter().next()?;
+        let id = containers_of(&sid).into_iter().next()?;
+        inspect(&id)["Config"]["Labels"]["nanoclaw.install"].as_str().map(str::to_string)
+    })
+    .expect("a container started");
+    let mut max_running = 0;
+    while t0.elapsed() < Duration::from_secs(4) {
+        let o = docker(&["ps", "-q", "--filter", &format!("label=nanoclaw.install={install}")]);
+        max_running = max_running.max(String::from_utf8_lossy(&o.stdout).lines().count());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut took = vec![];
+    for c in chats {
+        let (o, t) = c.join().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "echo: mock:sleep 2000\n");
+        took.push(t);
+    }
+    took.sort();
+    assert!(max_running <= 5, "{max_running} containers ran at once");
+    assert_eq!(max_running, 5, "the cap was reached");
+    assert!(took[4] < Duration::from_millis(3800), "five ran at once: {took:?}");
+    assert!(took[5] >= Duration::from_millis(4000), "the sixth waited for a slot: {took:?}");
+}
