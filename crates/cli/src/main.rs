@@ -2,6 +2,7 @@
 
 mod chat;
 mod ctl;
+mod doctor;
 mod image;
 mod run;
 
@@ -38,6 +39,8 @@ enum Cmd {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    /// Check the engine, image, credentials, host and disk; print a fix for each problem.
+    Doctor,
     /// Agent images.
     Image {
         #[command(subcommand)]
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
             timeout,
         } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
+        Cmd::Doctor => doctor::doctor(home),
         Cmd::Image {
             cmd:
                 ImageCmd::Build {

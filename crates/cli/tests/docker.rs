@@ -345,13 +345,24 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     let _host = home.start_host(&[]);
     for i in 0..6 {
         let f = format!("g{i}");
-        assert!(home.run(&["ctl", "groups", "create", "--name", &f, "--folder", &f]).status.success());
+        assert!(home
+            .run(&["ctl", "groups", "create", "--name", &f, "--folder", &f])
+            .status
+            .success());
     }
     let t0 = std::time::Instant::now();
     let chats: Vec<_> = (0..6)
         .map(|i| {
             let child = home
-                .cmd(&["chat", "--agent", &format!("g{i}"), "-m", "mock:sleep 2000", "--timeout", "90"])
+                .cmd(&[
+                    "chat",
+                    "--agent",
+                    &format!("g{i}"),
+                    "-m",
+                    "mock:sleep 2000",
+                    "--timeout",
+                    "90",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -363,12 +374,19 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     let install = eventually(Duration::from_secs(30), || {
         let sid = session_ids(&home).into_iter().next()?;
         let id = containers_of(&sid).into_iter().next()?;
-        inspect(&id)["Config"]["Labels"]["nanoclaw.install"].as_str().map(str::to_string)
+        inspect(&id)["Config"]["Labels"]["nanoclaw.install"]
+            .as_str()
+            .map(str::to_string)
     })
     .expect("a container started");
     let mut max_running = 0;
     while t0.elapsed() < Duration::from_secs(4) {
-        let o = docker(&["ps", "-q", "--filter", &format!("label=nanoclaw.install={install}")]);
+        let o = docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=nanoclaw.install={install}"),
+        ]);
         max_running = max_running.max(String::from_utf8_lossy(&o.stdout).lines().count());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -376,12 +394,21 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     for c in chats {
         let (o, t) = c.join().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "echo: mock:sleep 2000\n");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "echo: mock:sleep 2000\n"
+        );
         took.push(t);
     }
     took.sort();
     assert!(max_running <= 5, "{max_running} containers ran at once");
     assert_eq!(max_running, 5, "the cap was reached");
-    assert!(took[4] < Duration::from_millis(3800), "five ran at once: {took:?}");
-    assert!(took[5] >= Duration::from_millis(4000), "the sixth waited for a slot: {took:?}");
+    assert!(
+        took[4] < Duration::from_millis(3800),
+        "five ran at once: {took:?}"
+    );
+    assert!(
+        took[5] >= Duration::from_millis(4000),
+        "the sixth waited for a slot: {took:?}"
+    );
 }

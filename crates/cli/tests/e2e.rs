@@ -279,3 +279,43 @@ fn bad_rows_are_skipped_not_fatal() {
     assert!(log.contains("inbound row skipped"), "{log}");
     assert!(!log.contains("panicked"));
 }
+
+/// `doctor` names each problem with a fix, and fails when the engine is unreachable.
+#[test]
+fn doctor_reports_problems_with_fixes() {
+    let home = TestHome::new();
+    let o = home
+        .cmd(&["doctor"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("NANOCLAW_RUNTIME")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL  engine:") && l.contains("Fix:")),
+        "{out}"
+    );
+    assert!(out.contains("ok    disk:"), "{out}");
+    assert!(out.contains("warn  host: not running"), "{out}");
+    // With the process runtime chosen explicitly, no engine is only a warning.
+    let o = home
+        .cmd(&["doctor"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = home
+        .cmd(&["doctor"])
+        .env("NANOCLAW_PROVIDER", "anthropic")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("FAIL  credentials: provider anthropic has no credential. Fix:"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -1,0 +1,134 @@
+//! `nanoclaw doctor`: checks what NanoClaw needs and says how to fix each problem.
+
+use std::process::ExitCode;
+
+use nanoclaw_host::{config::Settings, runtime::docker};
+use nanoclaw_protocol::Home;
+
+/// One check's verdict.
+enum Verdict {
+    Ok(String),
+    Warn(String),
+    Fail(String),
+}
+
+fn print(name: &str, v: &Verdict) {
+    match v {
+        Verdict::Ok(m) => println!("ok    {name}: {m}"),
+        Verdict::Warn(m) => println!("warn  {name}: {m}"),
+        Verdict::Fail(m) => println!("FAIL  {name}: {m}"),
+    }
+}
+
+/// Runs every check; exit 1 when one fails.
+pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&home)?;
+    let mut checks: Vec<(&str, Verdict)> = Vec::new();
+    let wanted = settings.get("NANOCLAW_RUNTIME");
+    let image = settings
+        .get("NANOCLAW_IMAGE")
+        .unwrap_or_else(|| docker::DEFAULT_IMAGE.into());
+    let engine = crate::run::runtime()?.block_on(async {
+        match docker::connect().await {
+            Ok(d) => Ok(d.inspect_image(&image).await.is_ok()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    let process_ok = wanted.as_deref() == Some("process");
+    checks.push((
+        "engine",
+        match (&engine, process_ok) {
+            (Ok(_), _) => Verdict::Ok("Docker engine reachable".into()),
+            (Err(e), true) => Verdict::Warn(format!("{e}; NANOCLAW_RUNTIME=process runs agents without container isolation")),
+            (Err(e), false) => Verdict::Fail(format!(
+                "{e}. Fix: start Docker (or Podman with DOCKER_HOST), or set NANOCLAW_RUNTIME=process to run without isolation"
+            )),
+        },
+    ));
+    if engine.is_ok() {
+        checks.push((
+            "image",
+            match engine {
+                Ok(true) => Verdict::Ok(format!("{image} present")),
+                _ => Verdict::Fail(format!("{image} missing. Fix: nanoclaw image build --slim")),
+            },
+        ));
+    }
+    let provider = settings
+        .get("NANOCLAW_PROVIDER")
+        .unwrap_or_else(|| "mock".into());
+    let cred = match provider.as_str() {
+        "anthropic" => settings
+            .secret("ANTHROPIC_API_KEY")
+            .map(|_| "ANTHROPIC_API_KEY"),
+        "openai" => settings
+            .secret("OPENAI_API_KEY")
+            .or(settings.get("OPENAI_BASE_URL"))
+            .map(|_| "OPENAI_API_KEY/OPENAI_BASE_URL"),
+        "claude" => settings
+            .secret("CLAUDE_CODE_OAUTH_TOKEN")
+            .or(settings.secret("ANTHROPIC_API_KEY"))
+            .map(|_| "CLAUDE_CODE_OAUTH_TOKEN"),
+        _ => Some("none needed"),
+    };
+    checks.push((
+        "credentials",
+        match cred {
+            Some(what) => Verdict::Ok(format!("provider {provider}: {what}")),
+            None => Verdict::Fail(format!(
+                "provider {provider} has no credential. Fix: add it to {} (mode 0600)",
+                home.env_file().display()
+            )),
+        },
+    ));
+    checks.push(("host", if nanoclaw_host::host_running(&home) {
+        Verdict::Ok(format!("running ({})", home.cli_sock().display()))
+    } else {
+        Verdict::Warn("not running. Start it with `nanoclaw run` (or `nanoclaw chat` starts one for its lifetime)".into())
+    }));
+    checks.push(("disk", disk(&home)));
+    let failed_logs = std::fs::read_dir(home.logs_dir().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    if failed_logs > 0 {
+        checks.push((
+            "containers",
+            Verdict::Warn(format!(
+                "{failed_logs} failed container log(s) kept in {}",
+                home.logs_dir().join("containers").display()
+            )),
+        ));
+    }
+    for (name, v) in &checks {
+        print(name, v);
+    }
+    Ok(
+        if checks.iter().any(|(_, v)| matches!(v, Verdict::Fail(_))) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+fn disk(home: &Home) -> Verdict {
+    let probe = if home.root().exists() {
+        home.root().to_path_buf()
+    } else {
+        std::path::PathBuf::from("/")
+    };
+    let Ok(c) = std::ffi::CString::new(probe.to_string_lossy().as_bytes()) else {
+        return Verdict::Warn("cannot check free space".into());
+    };
+    // SAFETY: statvfs fills the struct we own from a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Verdict::Warn("cannot check free space".into());
+    }
+    let free_gb = st.f_bavail as f64 * st.f_frsize as f64 / 1e9;
+    if free_gb < 1.0 {
+        Verdict::Fail(format!("{free_gb:.2} GB free. Fix: free some disk space"))
+    } else {
+        Verdict::Ok(format!("{free_gb:.0} GB free"))
+    }
+}
