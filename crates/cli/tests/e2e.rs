@@ -319,3 +319,64 @@ fn doctor_reports_problems_with_fixes() {
         stdout(&o)
     );
 }
+
+/// A send that keeps failing is retried with backoff, then recorded `failed` and the agent is
+/// told with a system message.
+#[test]
+fn failing_sends_retry_then_fail_and_tell_the_agent() {
+    let home = TestHome::new();
+    let _host = home.start_host(&[
+        ("NANOCLAW_FAILPOINT", "cli_send_error"),
+        ("NANOCLAW_SEND_RETRY_BASE_MS", "50"),
+    ]);
+    let mut cli = CliClient::connect(home.path()).unwrap();
+    cli.send("hello?").unwrap();
+    let t0 = Instant::now();
+    let failed = eventually(Duration::from_secs(20), || {
+        let d = home.session_dirs().into_iter().next()?;
+        let c = Connection::open(d.join("inbound.db")).ok()?;
+        let st: String = c
+            .query_row("SELECT status FROM delivered", [], |r| r.get(0))
+            .ok()?;
+        let told: i64 = c
+            .query_row("SELECT COUNT(*) FROM messages_in WHERE kind='system' AND content LIKE '%delivery_failed%'", [], |r| r.get(0))
+            .ok()?;
+        (st == "failed" && told == 1).then_some(())
+    });
+    assert!(
+        failed.is_some(),
+        "send not recorded failed / agent not told"
+    );
+    // Backoff 50·(1+2+4+8) ms between the five attempts.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(750),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(home.transcript().is_empty());
+}
+
+/// A runner whose heartbeat stops is stopped by the sweep and its work retried.
+#[test]
+fn runner_without_heartbeat_is_stopped_and_work_retried() {
+    let home = TestHome::new();
+    let _host = home.start_host(&[
+        ("NANOCLAW_HEARTBEAT_MS", "600000"),
+        ("NANOCLAW_STALE_MS", "300"),
+        ("NANOCLAW_SWEEP_INTERVAL_MS", "100"),
+        ("NANOCLAW_RETRY_BASE_MS", "50"),
+    ]);
+    let mut cli = CliClient::connect(home.path()).unwrap();
+    cli.send("mock:sleep 5000").unwrap();
+    let retried = eventually(Duration::from_secs(20), || {
+        let d = home.session_dirs().into_iter().next()?;
+        let c = Connection::open(d.join("inbound.db")).ok()?;
+        let tries: i64 = c
+            .query_row("SELECT tries FROM messages_in", [], |r| r.get(0))
+            .ok()?;
+        (tries >= 1).then_some(())
+    });
+    assert!(retried.is_some(), "stuck work was not retried");
+    let log = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();
+    assert!(log.contains("runner has no heartbeat"), "{log}");
+}

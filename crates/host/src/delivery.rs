@@ -127,10 +127,17 @@ pub async fn pass(
     };
 
     let mut fates = Vec::new();
+    let mut retry_in: Option<Duration> = None;
     for row in &reads.due_out {
         match deliver_one(host, &sess, &paths, row).await {
             Ok(Some(f)) => fates.push(f),
-            Ok(None) => {}
+            Ok(None) => {
+                // A failing send: come back when its backoff ends, not at the next sweep.
+                let d = host
+                    .send_retry_delay(&row.id)
+                    .unwrap_or(Duration::from_secs(1));
+                retry_in = Some(retry_in.map_or(d, |r| r.min(d)));
+            }
             Err(e) => {
                 tracing::warn!(session = %sess.id, id = %row.id, error = %e, "delivery failed; will retry")
             }
@@ -152,7 +159,11 @@ pub async fn pass(
         (applied, fates)
     })
     .await?;
-    let applied = applied?;
+    let mut applied = applied?;
+    if let Some(d) = retry_in {
+        let at = Utc::now() + chrono::Duration::from_std(d)?;
+        applied.outcome.next_due = Some(applied.outcome.next_due.map_or(at, |n| n.min(at)));
+    }
     // The `delivered` rows are durable now: the write-ahead intents can go.
     let sent: Vec<String> = fates
         .iter()

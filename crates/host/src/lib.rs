@@ -75,6 +75,11 @@ pub fn failpoint(name: &str) {
     }
 }
 
+/// Whether `NANOCLAW_FAILPOINT` names this point (for injected, non-fatal failures in tests).
+pub fn failpoint_active(name: &str) -> bool {
+    std::env::var("NANOCLAW_FAILPOINT").is_ok_and(|v| v == name)
+}
+
 /// Takes the exclusive host lock of a home, or says who holds it.
 fn take_lock(home: &Home) -> anyhow::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
@@ -325,15 +330,19 @@ impl Host {
         }))
     }
 
-    /// Whether a previously failing send may be tried again now (exponential backoff from 1 s).
+    /// Whether a previously failing send may be tried again now (exponential backoff from
+    /// `NANOCLAW_SEND_RETRY_BASE_MS`, default 1 s).
     pub fn send_allowed_now(&self, out_id: &str) -> bool {
+        self.send_retry_delay(out_id).is_none_or(|d| d.is_zero())
+    }
+
+    /// How long until a failing send may be tried again (None when it is not failing).
+    pub fn send_retry_delay(&self, out_id: &str) -> Option<Duration> {
+        let base = self.settings.u64("NANOCLAW_SEND_RETRY_BASE_MS", 1000);
         let f = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
-        match f.get(out_id) {
-            Some((n, at)) => {
-                at.elapsed() >= Duration::from_millis(1000 * 2u64.pow(n.saturating_sub(1).min(6)))
-            }
-            None => true,
-        }
+        let (n, at) = f.get(out_id)?;
+        let wait = Duration::from_millis(base * 2u64.pow(n.saturating_sub(1).min(6)));
+        Some(wait.saturating_sub(at.elapsed()))
     }
 
     /// Records a failed send; returns the number of failures so far.

@@ -127,6 +127,9 @@ impl Channel for CliChannel {
                 return Ok(None);
             }
         };
+        if crate::failpoint_active("cli_send_error") {
+            anyhow::bail!("injected send failure (NANOCLAW_FAILPOINT=cli_send_error)");
+        }
         let line = json!({
             "type": "reply",
             "id": item.message_out_id,
