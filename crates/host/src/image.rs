@@ -290,3 +290,166 @@ mod tests {
         assert!(is_static_elf(Path::new("/etc/hostname")).is_err());
     }
 }
+
+/// Most packages one agent group may add to its image.
+pub const MAX_PACKAGES: usize = 20;
+
+/// Packages an agent group's image adds on top of the base image.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct Packages {
+    /// Debian packages.
+    #[serde(default)]
+    pub apt: Vec<String>,
+    /// Global npm packages.
+    #[serde(default)]
+    pub npm: Vec<String>,
+}
+
+/// Strict package-name check: Debian names (`[a-z0-9][a-z0-9+.-]*`) and npm names
+/// (`@scope/name`, lowercase, no path or shell characters).
+pub fn validate_packages(p: &Packages) -> anyhow::Result<()> {
+    if p.apt.len() + p.npm.len() > MAX_PACKAGES {
+        anyhow::bail!("at most {MAX_PACKAGES} packages per agent group");
+    }
+    let apt_ok = |n: &str| {
+        n.len() <= 100
+            && n.as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
+    };
+    let npm_part = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
+    };
+    let npm_ok = |n: &str| {
+        n.len() <= 214
+            && match n.strip_prefix('@').map(|r| r.split_once('/')) {
+                Some(Some((scope, name))) => npm_part(scope) && npm_part(name),
+                Some(None) => false,
+                None => npm_part(n),
+            }
+    };
+    if let Some(bad) = p.apt.iter().find(|n| !apt_ok(n)) {
+        anyhow::bail!("invalid apt package name {bad:?}");
+    }
+    if let Some(bad) = p.npm.iter().find(|n| !npm_ok(n)) {
+        anyhow::bail!("invalid npm package name {bad:?}");
+    }
+    Ok(())
+}
+
+/// The tag of an agent group's image: the base plus a hash of the sorted package list, so the
+/// same list reuses the same image.
+pub fn group_tag(base: &str, p: &Packages) -> String {
+    let mut apt = p.apt.clone();
+    let mut npm = p.npm.clone();
+    apt.sort();
+    apt.dedup();
+    npm.sort();
+    npm.dedup();
+    let key = format!("{base}\n{}\n{}", apt.join(" "), npm.join(" "));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("nanoclaw-agent-custom:{h:016x}")
+}
+
+/// The Dockerfile of an agent group's image (names validated first).
+pub fn group_dockerfile(base: &str, p: &Packages) -> anyhow::Result<String> {
+    validate_packages(p)?;
+    let mut df = format!("FROM {base}\nUSER root\n");
+    if !p.apt.is_empty() {
+        df.push_str(&format!(
+            "RUN apt-get update && apt-get install -y --no-install-recommends {} && rm -rf /var/lib/apt/lists/*\n",
+            p.apt.join(" ")
+        ));
+    }
+    if !p.npm.is_empty() {
+        df.push_str(&format!(
+            "RUN npm install -g {} && npm cache clean --force\n",
+            p.npm.join(" ")
+        ));
+    }
+    df.push_str("USER 1000:1000\nENTRYPOINT [\"/usr/local/bin/nanoclaw-agent\"]\n");
+    Ok(df)
+}
+
+/// Builds (or reuses) an agent group's image on top of `base`; returns its tag.
+pub async fn ensure_group_image(
+    docker: &Docker,
+    base: &str,
+    p: &Packages,
+    progress: impl FnMut(&str),
+) -> anyhow::Result<String> {
+    let tag = group_tag(base, p);
+    if docker.inspect_image(&tag).await.is_ok() {
+        return Ok(tag);
+    }
+    let df = group_dockerfile(base, p)?;
+    let mut tar = tar::Builder::new(Vec::new());
+    append_file(&mut tar, "Dockerfile", df.as_bytes(), 0o644)?;
+    build(docker, &tag, tar.into_inner()?, progress).await?;
+    Ok(tag)
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    fn pk(apt: &[&str], npm: &[&str]) -> Packages {
+        Packages {
+            apt: apt.iter().map(|s| s.to_string()).collect(),
+            npm: npm.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn names_are_strict() {
+        assert!(validate_packages(&pk(
+            &["ffmpeg", "libssl3", "g++"],
+            &["typescript", "@anthropic-ai/claude-code"]
+        ))
+        .is_ok());
+        for bad in [
+            pk(&["ffmpeg; rm -rf /"], &[]),
+            pk(&["../x"], &[]),
+            pk(&["$(id)"], &[]),
+            pk(&[], &["@scope"]),
+            pk(&[], &["../../x"]),
+            pk(&[], &["a b"]),
+        ] {
+            assert!(validate_packages(&bad).is_err(), "{bad:?}");
+        }
+        let many: Vec<String> = (0..21).map(|i| format!("p{i}")).collect();
+        assert!(validate_packages(&Packages {
+            apt: many,
+            npm: vec![]
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn tag_is_stable_per_package_set() {
+        let a = group_tag("nanoclaw-agent:latest", &pk(&["b", "a"], &[]));
+        assert_eq!(
+            a,
+            group_tag("nanoclaw-agent:latest", &pk(&["a", "b", "a"], &[]))
+        );
+        assert_ne!(a, group_tag("nanoclaw-agent:latest", &pk(&["a"], &[])));
+        assert_ne!(a, group_tag("nanoclaw-agent:slim", &pk(&["a", "b"], &[])));
+        let df =
+            group_dockerfile("nanoclaw-agent:latest", &pk(&["ffmpeg"], &["typescript"])).unwrap();
+        assert!(
+            lint_dockerfile(&df).is_empty(),
+            "{:?}",
+            lint_dockerfile(&df)
+        );
+        assert!(df.contains("apt-get install -y --no-install-recommends ffmpeg"));
+    }
+}

@@ -278,11 +278,12 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     }
     let claude_shared = host.home.claude_shared(&group.id)?;
     std::fs::create_dir_all(&claude_shared)?;
-    let extra_mounts = extra_mounts(host, &group.id).await;
+    let (extra_mounts, packages) = container_config(host, &group.id).await;
     let spec = RunnerSpec {
         claude_shared,
         skills_dir: host.home.data_dir().join("skills"),
         extra_mounts,
+        packages,
         session_id: sess.id.clone(),
         agent_group_id: group.id.clone(),
         session_dir: paths.dir().to_path_buf(),
@@ -364,42 +365,57 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The agent group's extra mounts that pass the allowlist; refused ones are logged and left out.
-async fn extra_mounts(host: &Arc<Host>, agent_group: &str) -> Vec<crate::mounts::Mount> {
+/// The agent group's container config: extra mounts that pass the allowlist (refused ones are
+/// logged and left out) and approved packages (invalid lists are logged and ignored).
+async fn container_config(
+    host: &Arc<Host>,
+    agent_group: &str,
+) -> (Vec<crate::mounts::Mount>, crate::image::Packages) {
     let ag = agent_group.to_string();
-    let raw: Option<String> = host
+    let row: Option<(String, String)> = host
         .db
         .call(move |c| {
             use rusqlite::OptionalExtension;
             Ok(c.query_row(
-                "SELECT extra_mounts FROM container_configs WHERE agent_group_id=?1",
+                "SELECT extra_mounts, packages FROM container_configs WHERE agent_group_id=?1",
                 [&ag],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
         })
         .await
         .ok()
         .flatten();
-    let requests: Vec<crate::mounts::Request> = match raw
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-    {
-        Ok(r) => r.unwrap_or_default(),
+    let Some((mounts_json, packages_json)) = row else {
+        return (vec![], Default::default());
+    };
+    let packages = match serde_json::from_str::<crate::image::Packages>(&packages_json) {
+        Ok(p) if crate::image::validate_packages(&p).is_ok() => p,
+        // `[]` is the column's empty default.
+        _ if packages_json.trim() == "[]" => Default::default(),
+        _ => {
+            tracing::warn!(
+                agent_group,
+                "packages is not a valid {{apt, npm}} list; ignored"
+            );
+            Default::default()
+        }
+    };
+    let requests: Vec<crate::mounts::Request> = match serde_json::from_str(&mounts_json) {
+        Ok(r) => r,
         Err(e) => {
             tracing::warn!(agent_group, error = %e, "extra_mounts is not a valid list; ignored");
-            return vec![];
+            return (vec![], packages);
         }
     };
     if requests.is_empty() {
-        return vec![];
+        return (vec![], packages);
     }
     let allow = match crate::mounts::load(crate::mounts::allowlist_path().as_deref()) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "mount allowlist unreadable; no extra mounts");
-            return vec![];
+            return (vec![], packages);
         }
     };
     let mut ok = vec![];
@@ -409,7 +425,7 @@ async fn extra_mounts(host: &Arc<Host>, agent_group: &str) -> Vec<crate::mounts:
             Err(e) => tracing::warn!(agent_group, error = %e, "extra mount refused"),
         }
     }
-    ok
+    (ok, packages)
 }
 
 /// Polls the session's outbound.db change counter and runs a pass when it moves.

@@ -112,7 +112,7 @@ impl DockerRuntime {
     }
 
     /// The create body for a session (pure: tested without an engine).
-    pub fn spec(&self, spec: &RunnerSpec) -> ContainerCreateBody {
+    pub fn spec(&self, spec: &RunnerSpec, image: &str) -> ContainerCreateBody {
         let (uid, gid) = container_user();
         let binds: Vec<String> = [
             format!("{}:/workspace:rw", spec.session_dir.display()),
@@ -145,7 +145,7 @@ impl DockerRuntime {
             (LABEL_SESSION.to_string(), spec.session_id.clone()),
         ]);
         ContainerCreateBody {
-            image: Some(self.image.clone()),
+            image: Some(image.to_string()),
             user: Some(format!("{uid}:{gid}")),
             env: Some(env),
             labels: Some(labels),
@@ -217,9 +217,18 @@ impl Runtime for DockerRuntime {
             tokio::task::spawn_blocking(move || hand_over(&spec)).await??;
         }
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        // Approved packages live in the agent group's own image, built once per package set.
+        let image = if spec.packages == crate::image::Packages::default() {
+            self.image.clone()
+        } else {
+            crate::image::ensure_group_image(&self.docker, &self.image, &spec.packages, |l| {
+                tracing::debug!(line = l, "group image build")
+            })
+            .await?
+        };
         let created = self
             .docker
-            .create_container(Some(opts), self.spec(spec))
+            .create_container(Some(opts), self.spec(spec, &image))
             .await?;
         self.docker.start_container(&created.id, None).await?;
         Ok(Box::new(ContainerHandle {
