@@ -47,6 +47,24 @@ fn image() {
     });
 }
 
+/// A one-shot fake model API on loopback: records the first request, answers `ok`.
+fn fake_upstream() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = vec![0u8; 16384];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}");
+        }
+    });
+    (url, rx)
+}
+
 fn docker_home() -> TestHome {
     TestHome::new()
         .env("NANOCLAW_RUNTIME", "docker")
@@ -94,7 +112,8 @@ fn message_answered_from_a_hardened_container() {
     }
     image();
     let home = docker_home();
-    let _host = home.start_host(&[]);
+    let (upstream, requests) = fake_upstream();
+    let _host = home.start_host(&[("ANTHROPIC_BASE_URL", &upstream)]);
     let o = home.run(&["chat", "-m", "hi", "--timeout", "60"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "echo: hi\n");
@@ -164,6 +183,26 @@ fn message_answered_from_a_hardened_container() {
             .contains("read-only"),
         "{}",
         String::from_utf8_lossy(&w.stderr)
+    );
+    // Model calls go through the host's credential proxy, which adds the real key.
+    let call = docker(&[
+        "exec", &ids[0], "sh", "-c",
+        "wget -q -O - --header \"x-api-key: $ANTHROPIC_API_KEY\" --header 'anthropic-version: 2023-06-01' --post-data '{}' \"$ANTHROPIC_BASE_URL/v1/messages\"",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&call.stdout),
+        "{\"ok\":true}",
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
+    let req = requests
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .to_lowercase();
+    assert!(req.starts_with("post /v1/messages"), "{req}");
+    assert!(
+        req.contains("x-api-key: sk-ant-test-secret-4242"),
+        "real key not added: {req}"
     );
     let root = docker(&["exec", &ids[0], "sh", "-c", "touch /evil"]);
     assert!(!root.status.success(), "root filesystem is writable");

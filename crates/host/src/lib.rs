@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod config;
 pub mod control;
+pub mod credentials;
 pub mod db;
 pub mod delivery;
 pub mod image;
@@ -55,6 +56,8 @@ pub struct Host {
     pub runners: runners::Runners,
     /// Router caches.
     pub router: router::Router,
+    /// The credential proxy runners call model APIs through.
+    pub proxy: Arc<credentials::Proxy>,
     events: broadcast::Sender<HostEvent>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     timers: Mutex<HashMap<String, chrono::DateTime<Utc>>>,
@@ -119,12 +122,15 @@ impl Host {
         let settings = Settings::load(&home)?;
         let db = Db::open(&home.central_db())?;
         let runtime = runtime::select(&home, &settings).await?;
+        let (bind, runner_host) = runtime.host_endpoint().await;
+        let proxy = credentials::Proxy::start(&settings, bind, &runner_host).await?;
         let max = settings.u64("MAX_CONCURRENT_CONTAINERS", 5) as usize;
         let channels = channels::Registry::from_settings(&home, &settings);
         Ok(Arc::new(Self {
             runners: runners::Runners::new(runtime, max),
             channels,
             router: router::Router::default(),
+            proxy,
             events: broadcast::channel(4096).0,
             locks: Mutex::default(),
             timers: Mutex::default(),

@@ -266,6 +266,7 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "Andy".into()),
         ),
     ];
+    env.extend(host.proxy.runner_env(&sess.id));
     for key in [
         "NANOCLAW_MODEL",
         "NANOCLAW_POLL_MS",

@@ -176,6 +176,16 @@ impl DockerRuntime {
     }
 }
 
+/// The bridge gateway: as configured, else the subnet's first address (Docker's default, and
+/// what older engines leave out of the IPAM answer).
+fn gateway_of(gateway: Option<String>, subnet: Option<String>) -> Option<std::net::IpAddr> {
+    if let Some(ip) = gateway.and_then(|g| g.parse().ok()) {
+        return Some(ip);
+    }
+    let net: std::net::Ipv4Addr = subnet?.split('/').next()?.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(net) + 1).into())
+}
+
 /// Gives the container user the session and agent folders (the host may be root; the container
 /// never is, and without capabilities it cannot bypass file permissions).
 fn hand_over(spec: &RunnerSpec) -> anyhow::Result<()> {
@@ -237,6 +247,23 @@ impl Runtime for DockerRuntime {
             name,
             logs_dir: self.logs_dir.clone(),
         }))
+    }
+
+    async fn host_endpoint(&self) -> (Option<std::net::IpAddr>, String) {
+        // Containers on the default bridge reach the host at the bridge's gateway address,
+        // which `host.docker.internal:host-gateway` names inside the container.
+        let gw = self
+            .docker
+            .inspect_network("bridge", None)
+            .await
+            .ok()
+            .and_then(|n| {
+                n.ipam?
+                    .config?
+                    .into_iter()
+                    .find_map(|c| gateway_of(c.gateway, c.subnet))
+            });
+        (gw, "host.docker.internal".into())
     }
 
     async fn cleanup_orphans(&self) -> anyhow::Result<()> {
@@ -314,5 +341,21 @@ impl RunnerHandle for ContainerHandle {
     async fn stop(&mut self) {
         let opts = StopContainerOptionsBuilder::default().t(5).build();
         let _ = self.docker.stop_container(&self.id, Some(opts)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gateway_from_config_or_subnet() {
+        assert_eq!(
+            super::gateway_of(Some("10.1.0.254".into()), None),
+            Some("10.1.0.254".parse().unwrap())
+        );
+        assert_eq!(
+            super::gateway_of(None, Some("172.17.0.0/16".into())),
+            Some("172.17.0.1".parse().unwrap())
+        );
+        assert_eq!(super::gateway_of(None, Some("fd00::/64".into())), None);
     }
 }

@@ -88,6 +88,11 @@ pub trait Runtime: Send + Sync {
     fn name(&self) -> &'static str;
     /// Starts a runner.
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>>;
+    /// Where runners reach the host: an extra address the host must listen on (for the
+    /// credential proxy) and the host name runners use for it.
+    async fn host_endpoint(&self) -> (Option<std::net::IpAddr>, String) {
+        (None, "127.0.0.1".into())
+    }
     /// Removes runners of this install left by a previous host.
     async fn cleanup_orphans(&self) -> anyhow::Result<()> {
         Ok(())
