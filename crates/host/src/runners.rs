@@ -138,12 +138,7 @@ impl Runners {
         tokio::spawn(async move {
             if let Err(e) = start(&host, &session).await {
                 tracing::error!(session = %session, error = %e, "runner failed to start");
-                host.runners.st().running.remove(&session);
-                let s = session.clone();
-                let _ = host
-                    .db
-                    .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
-                    .await;
+                release(&host, &session).await;
                 host.runners.start_next(&host);
             }
         });
@@ -224,6 +219,16 @@ impl Runners {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Frees a session's slot and records that its runner is gone.
+async fn release(host: &Arc<Host>, session: &str) {
+    host.runners.st().running.remove(session);
+    let s = session.to_string();
+    let _ = host
+        .db
+        .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
+        .await;
 }
 
 async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
@@ -339,12 +344,7 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         if let Err(e) = delivery::pass(&host, &session, exited).await {
             tracing::warn!(session = %session, error = %e, "pass after runner exit failed");
         }
-        host.runners.st().running.remove(&session);
-        let s = session.clone();
-        let _ = host
-            .db
-            .call(move |c| Ok(db::sessions::set_container_status(c, &s, "stopped")?))
-            .await;
+        release(&host, &session).await;
         // Anything that arrived meanwhile (or is due later) gets a runner again.
         match delivery::pass(
             &host,

@@ -66,6 +66,25 @@ async fn wire(
     .unwrap()
 }
 
+/// Routes `text` from user `u` into `chat`'s thread.
+async fn in_thread(h: &Arc<Host>, chat: &str, thread: &str, text: &str) -> String {
+    let ev = InboundEvent {
+        thread_id: Some(thread.into()),
+        ..ev(chat, "u", text)
+    };
+    h.route(ev).await.unwrap().accepted[0].session_id.clone()
+}
+
+/// Wires `folder` to `chat` engaging on every message, with a session mode.
+async fn wire_all(h: &Arc<Host>, folder: &str, chat: &str, mode: &'static str) -> (String, String) {
+    wire(h, folder, chat, "public", move |w| {
+        w.engage_mode = "pattern";
+        w.engage_pattern = Some(".");
+        w.session_mode = mode;
+    })
+    .await
+}
+
 fn count(h: &Arc<Host>, sql: &str) -> i64 {
     h.db.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
@@ -91,79 +110,24 @@ fn rows_in(th: &TestHome, session: &str) -> Vec<(i64, i64, String)> {
 async fn session_modes_and_isolation() {
     let (_th, h) = host().await;
     // shared: threads of one chat share a session.
-    wire(&h, "shared", "chat-shared", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
-    .await;
-    let a = h
-        .route(InboundEvent {
-            thread_id: Some("t1".into()),
-            ..ev("chat-shared", "u", "a")
-        })
-        .await
-        .unwrap();
-    let b = h
-        .route(InboundEvent {
-            thread_id: Some("t2".into()),
-            ..ev("chat-shared", "u", "b")
-        })
-        .await
-        .unwrap();
-    assert_eq!(a.accepted[0].session_id, b.accepted[0].session_id);
+    wire_all(&h, "shared", "chat-shared", "shared").await;
+    let a = in_thread(&h, "chat-shared", "t1", "a").await;
+    assert_eq!(a, in_thread(&h, "chat-shared", "t2", "b").await);
     // per-thread: one session per thread.
-    wire(&h, "threads", "chat-threads", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-        w.session_mode = "per-thread";
-    })
-    .await;
-    let a = h
-        .route(InboundEvent {
-            thread_id: Some("t1".into()),
-            ..ev("chat-threads", "u", "a")
-        })
-        .await
-        .unwrap();
-    let b = h
-        .route(InboundEvent {
-            thread_id: Some("t2".into()),
-            ..ev("chat-threads", "u", "b")
-        })
-        .await
-        .unwrap();
-    let a2 = h
-        .route(InboundEvent {
-            thread_id: Some("t1".into()),
-            ..ev("chat-threads", "u", "c")
-        })
-        .await
-        .unwrap();
-    assert_ne!(a.accepted[0].session_id, b.accepted[0].session_id);
-    assert_eq!(a.accepted[0].session_id, a2.accepted[0].session_id);
+    wire_all(&h, "threads", "chat-threads", "per-thread").await;
+    let a = in_thread(&h, "chat-threads", "t1", "a").await;
+    assert_ne!(a, in_thread(&h, "chat-threads", "t2", "b").await);
+    assert_eq!(a, in_thread(&h, "chat-threads", "t1", "c").await);
     // agent-shared: two chats of one agent share one session.
     for chat in ["chat-as-1", "chat-as-2"] {
-        wire(&h, "everywhere", chat, "public", |w| {
-            w.engage_mode = "pattern";
-            w.engage_pattern = Some(".");
-            w.session_mode = "agent-shared";
-        })
-        .await;
+        wire_all(&h, "everywhere", chat, "agent-shared").await;
     }
     let a = h.route(ev("chat-as-1", "u", "a")).await.unwrap();
     let b = h.route(ev("chat-as-2", "u", "b")).await.unwrap();
     assert_eq!(a.accepted[0].session_id, b.accepted[0].session_id);
     // separate agent groups on one chat: separate sessions under separate agent folders.
-    wire(&h, "alpha", "chat-sep", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
-    .await;
-    wire(&h, "beta", "chat-sep", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
-    .await;
+    wire_all(&h, "alpha", "chat-sep", "shared").await;
+    wire_all(&h, "beta", "chat-sep", "shared").await;
     let r = h.route(ev("chat-sep", "u", "x")).await.unwrap();
     assert_eq!(r.accepted.len(), 2, "fan-out to both agents");
     assert_ne!(r.accepted[0].session_id, r.accepted[1].session_id);
@@ -406,11 +370,7 @@ async fn unknown_senders_and_chats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_first_messages_make_one_session() {
     let (th, h) = host().await;
-    wire(&h, "busy", "chat-new", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
-    .await;
+    wire_all(&h, "busy", "chat-new", "shared").await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let h = h.clone();
