@@ -338,6 +338,8 @@ fn orphans_removed_after_host_sigkill_and_idle_stop() {
         &ag,
         "--extra-mounts",
         &mounts,
+        "--limits",
+        r#"{"memoryMb": 256, "pids": 64, "cpus": 0.5}"#,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     drop(_host);
@@ -353,7 +355,15 @@ fn orphans_removed_after_host_sigkill_and_idle_stop() {
         .success());
     let ids = containers_of(&sid);
     assert_eq!(ids.len(), 1);
-    let m = inspect(&ids[0])["Mounts"].clone();
+    let spec = inspect(&ids[0]);
+    assert_eq!(
+        spec["HostConfig"]["Memory"],
+        256 * 1024 * 1024,
+        "limits from the container config"
+    );
+    assert_eq!(spec["HostConfig"]["PidsLimit"], 64);
+    assert_eq!(spec["HostConfig"]["NanoCpus"], 500_000_000i64);
+    let m = spec["Mounts"].clone();
     let extra = m
         .as_array()
         .unwrap()

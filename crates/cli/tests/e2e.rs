@@ -61,6 +61,15 @@ fn chat_against_a_running_host_and_clean_shutdown() {
         assert!(o.status.success(), "stderr: {}", stderr(&o));
         assert_eq!(stdout(&o), format!("echo: {text}\n"));
     }
+    // Between turns the session's runner is idle, not running.
+    let idle = eventually(Duration::from_secs(5), || {
+        let s: String = home
+            .central()
+            .query_row("SELECT container_status FROM sessions", [], |r| r.get(0))
+            .ok()?;
+        (s == "idle").then_some(())
+    });
+    assert!(idle.is_some(), "container_status not idle between turns");
     let log = host.stop();
     assert!(log.contains("host stopped"), "{log}");
     let logs = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();

@@ -291,6 +291,19 @@ mod tests {
     }
 }
 
+/// Per-agent-group container limits (`container_configs.limits`); unset fields use the host's
+/// defaults (`NANOCLAW_CONTAINER_MEMORY_MB`, `…_CPUS_MILLI`, `…_PIDS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Memory in MiB.
+    pub memory_mb: Option<u64>,
+    /// CPUs (fractional allowed).
+    pub cpus: Option<f64>,
+    /// Max processes.
+    pub pids: Option<u64>,
+}
+
 /// Most packages one agent group may add to its image.
 pub const MAX_PACKAGES: usize = 20;
 

@@ -68,13 +68,15 @@ impl Runners {
     }
 
     /// Notes activity (keeps the runner from idling out) and whether work is in flight.
-    pub fn touch(&self, session: &str, busy: Option<bool>) {
-        if let Some(r) = self.st().running.get_mut(session) {
-            r.last_activity = Instant::now();
-            if let Some(b) = busy {
-                r.busy = b;
-            }
-        }
+    /// Returns the new `container_status` when `busy` changed it (running ↔ idle).
+    pub fn touch(&self, session: &str, busy: Option<bool>) -> Option<&'static str> {
+        let mut st = self.st();
+        let r = st.running.get_mut(session)?;
+        r.last_activity = Instant::now();
+        let b = busy?;
+        let changed = r.busy != b;
+        r.busy = b;
+        changed.then_some(if b { "running" } else { "idle" })
     }
 
     /// Queued session count (for status).
@@ -284,12 +286,13 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     }
     let claude_shared = host.home.claude_shared(&group.id)?;
     std::fs::create_dir_all(&claude_shared)?;
-    let (extra_mounts, packages) = container_config(host, &group.id).await;
+    let (extra_mounts, packages, limits) = container_config(host, &group.id).await;
     let spec = RunnerSpec {
         claude_shared,
         skills_dir: host.home.data_dir().join("skills"),
         extra_mounts,
         packages,
+        limits,
         session_id: sess.id.clone(),
         agent_group_id: group.id.clone(),
         session_dir: paths.dir().to_path_buf(),
@@ -371,25 +374,33 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
 async fn container_config(
     host: &Arc<Host>,
     agent_group: &str,
-) -> (Vec<crate::mounts::Mount>, crate::image::Packages) {
+) -> (
+    Vec<crate::mounts::Mount>,
+    crate::image::Packages,
+    crate::image::Limits,
+) {
     let ag = agent_group.to_string();
-    let row: Option<(String, String)> = host
+    let row: Option<(String, String, String)> = host
         .db
         .call(move |c| {
             use rusqlite::OptionalExtension;
             Ok(c.query_row(
-                "SELECT extra_mounts, packages FROM container_configs WHERE agent_group_id=?1",
+                "SELECT extra_mounts, packages, limits FROM container_configs WHERE agent_group_id=?1",
                 [&ag],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?)
         })
         .await
         .ok()
         .flatten();
-    let Some((mounts_json, packages_json)) = row else {
-        return (vec![], Default::default());
+    let Some((mounts_json, packages_json, limits_json)) = row else {
+        return (vec![], Default::default(), Default::default());
     };
+    let limits = serde_json::from_str(&limits_json).unwrap_or_else(|e| {
+        tracing::warn!(agent_group, error = %e, "limits is not a valid {{memoryMb, cpus, pids}} object; defaults used");
+        Default::default()
+    });
     let packages = match serde_json::from_str::<crate::image::Packages>(&packages_json) {
         Ok(p) if crate::image::validate_packages(&p).is_ok() => p,
         // `[]` is the column's empty default.
@@ -406,17 +417,17 @@ async fn container_config(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(agent_group, error = %e, "extra_mounts is not a valid list; ignored");
-            return (vec![], packages);
+            return (vec![], packages, limits);
         }
     };
     if requests.is_empty() {
-        return (vec![], packages);
+        return (vec![], packages, limits);
     }
     let allow = match crate::mounts::load(crate::mounts::allowlist_path().as_deref()) {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "mount allowlist unreadable; no extra mounts");
-            return (vec![], packages);
+            return (vec![], packages, limits);
         }
     };
     let mut ok = vec![];
@@ -426,7 +437,7 @@ async fn container_config(
             Err(e) => tracing::warn!(agent_group, error = %e, "extra mount refused"),
         }
     }
-    (ok, packages)
+    (ok, packages, limits)
 }
 
 /// Polls the session's outbound.db change counter and runs a pass when it moves.
@@ -463,7 +474,13 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
         };
         match delivery::pass(&host, &session, view).await {
             Ok(o) => {
-                host.runners.touch(&session, Some(o.busy || o.due_now));
+                if let Some(status) = host.runners.touch(&session, Some(o.busy || o.due_now)) {
+                    let s = session.clone();
+                    let _ = host
+                        .db
+                        .call(move |c| Ok(db::sessions::set_container_status(c, &s, status)?))
+                        .await;
+                }
                 host.runners.yield_if_queued(&session);
                 host.schedule(&session, &o);
             }

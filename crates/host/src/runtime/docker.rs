@@ -159,9 +159,17 @@ impl DockerRuntime {
                     "/tmp".to_string(),
                     "rw,noexec,nosuid,size=64m".to_string(),
                 )])),
-                memory: Some(self.memory),
-                nano_cpus: Some(self.nano_cpus),
-                pids_limit: Some(self.pids),
+                memory: Some(
+                    spec.limits
+                        .memory_mb
+                        .map_or(self.memory, |m| m as i64 * 1024 * 1024),
+                ),
+                nano_cpus: Some(
+                    spec.limits
+                        .cpus
+                        .map_or(self.nano_cpus, |c| (c * 1e9) as i64),
+                ),
+                pids_limit: Some(spec.limits.pids.map_or(self.pids, |p| p as i64)),
                 extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
                 init: Some(false),
                 ..Default::default()

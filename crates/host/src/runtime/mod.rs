@@ -51,6 +51,8 @@ pub struct RunnerSpec {
     pub claude_shared: PathBuf,
     /// Host path of the bundled skills (mounted read-only).
     pub skills_dir: PathBuf,
+    /// Container limits of the agent group.
+    pub limits: crate::image::Limits,
     /// Approved packages of the agent group (its own image on top of the base when non-empty).
     pub packages: crate::image::Packages,
     /// Extra mounts that passed the mount allowlist.
