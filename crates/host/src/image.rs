@@ -365,11 +365,7 @@ pub fn group_tag(base: &str, p: &Packages) -> String {
     npm.sort();
     npm.dedup();
     let key = format!("{base}\n{}\n{}", apt.join(" "), npm.join(" "));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = nanoclaw_protocol::fnv1a(key.as_bytes());
     format!("nanoclaw-agent-custom:{h:016x}")
 }
 

@@ -110,6 +110,9 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
     };
     for p in plans {
         let mut row = NewInbound::new("chat", content.clone());
+        if let Some(pm) = &ev.platform_message_id {
+            row.id = stable_id(&ev.channel_type, &ev.platform_id, pm);
+        }
         row.trigger = p.trigger;
         row.channel_type = Some(ev.channel_type.clone());
         row.platform_id = Some(ev.platform_id.clone());
@@ -120,9 +123,21 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             .session(&p.session.agent_group_id, &p.session.id)?
             .dir()
             .to_path_buf();
-        sessions::write_inbound_batched(&dir, vec![row]).await?;
+        if sessions::write_inbound_batched(&dir, vec![row])
+            .await?
+            .is_empty()
+        {
+            tracing::debug!(id = %id, "message already routed (redelivery); skipped");
+            continue;
+        }
         if p.trigger {
             host.wake(&p.session.id).await;
+            host.start_typing(
+                &ev.channel_type,
+                &ev.platform_id,
+                ev.thread_id.as_deref(),
+                &id,
+            );
         }
         out.accepted.push(Accepted {
             session_id: p.session.id,
@@ -131,6 +146,12 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         });
     }
     Ok(out)
+}
+
+/// A row id derived from the platform's message id, so a redelivered message maps to the same row.
+fn stable_id(channel: &str, platform_id: &str, message: &str) -> String {
+    let h = nanoclaw_protocol::fnv1a(format!("{channel}\0{platform_id}\0{message}").as_bytes());
+    format!("msg-{channel}-{h:016x}")
 }
 
 fn user_id(ev: &InboundEvent) -> String {

@@ -132,18 +132,18 @@ pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(Str
     let mut out = Vec::with_capacity(rows.len());
     {
         let mut st = tx.prepare_cached(
-            "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
+            "INSERT OR IGNORE INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
                series_id, tries, trigger, platform_id, channel_type, thread_id, content, source_session_id, on_wake)
              VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
         )?;
         for r in rows {
             let s = seq::next(seq::Side::Host, max);
-            max = s;
             let series = r
                 .series_id
                 .clone()
                 .or_else(|| r.recurrence.as_ref().map(|_| r.id.clone()));
-            st.execute(params![
+            // A row id seen before (a redelivered platform message) is skipped, not an error.
+            let inserted = st.execute(params![
                 r.id,
                 s,
                 r.kind,
@@ -158,6 +158,10 @@ pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(Str
                 r.content,
                 r.source_session_id
             ])?;
+            if inserted == 0 {
+                continue;
+            }
+            max = s;
             out.push((r.id.clone(), s));
         }
     }

@@ -226,6 +226,7 @@ impl CliChannel {
             is_mention: true,
             is_group: false,
             chat_name: Some("terminal".into()),
+            platform_message_id: None,
         };
         match host.route(ev).await {
             Ok(out) if out.accepted.is_empty() => {

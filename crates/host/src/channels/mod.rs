@@ -4,6 +4,7 @@
 //! for heavy ones). Routing, delivery and runtimes never name a channel.
 
 pub mod cli;
+pub mod telegram;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,6 +56,9 @@ pub struct InboundEvent {
     pub is_group: bool,
     /// Chat display name.
     pub chat_name: Option<String>,
+    /// The platform's id of this message, when it has one: makes routing idempotent (a
+    /// redelivered update maps to the same row and is ignored).
+    pub platform_message_id: Option<String>,
 }
 
 /// One outbound row handed to an adapter.
@@ -116,10 +120,16 @@ impl Registry {
     /// Builds the enabled channels. Register new adapters here.
     pub fn from_settings(
         home: &nanoclaw_protocol::Home,
-        _settings: &crate::config::Settings,
+        settings: &crate::config::Settings,
     ) -> Self {
         let mut r = Self::default();
         r.register(Arc::new(cli::CliChannel::new(home)));
+        if let Some(token) = settings.secret("TELEGRAM_BOT_TOKEN") {
+            let api = settings
+                .get("TELEGRAM_API_URL")
+                .unwrap_or_else(|| "https://api.telegram.org".into());
+            r.register(Arc::new(telegram::TelegramChannel::new(&token, &api)));
+        }
         r
     }
     /// Adds an adapter.

@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "delivery_intents_sticky_threads",
         include_str!("sql/002_delivery_intents.sql"),
     ),
+    (
+        3,
+        "channel_state",
+        include_str!("sql/003_channel_state.sql"),
+    ),
 ];
 
 /// Applies every migration the DB has not seen.

@@ -4,6 +4,7 @@
 //! the closure on tokio's blocking pool. Sync code (the CLI without a host) uses [`Db::with`].
 
 pub mod agent_groups;
+pub mod channel_state;
 pub mod destinations;
 pub mod intents;
 pub mod messaging_groups;

@@ -51,12 +51,7 @@ pub async fn connect() -> anyhow::Result<Docker> {
 /// A short stable id of a home, so containers of different installs never mix.
 pub fn install_slug(home: &Path) -> String {
     let path = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
-    // FNV-1a: stable across builds and platforms (std's hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.to_string_lossy().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = nanoclaw_protocol::fnv1a(path.to_string_lossy().as_bytes());
     format!("{:012x}", h & 0xffff_ffff_ffff)
 }
 

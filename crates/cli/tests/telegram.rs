@@ -1,0 +1,237 @@
+//! Telegram end to end: the real `nanoclaw run` against the testkit's fake Bot API.
+
+use std::time::{Duration, Instant};
+
+use nanoclaw_testkit::fake_telegram::{FakeTelegram, BOT_USERNAME};
+use nanoclaw_testkit::{eventually, HostProc, TestHome};
+use serde_json::Value;
+
+const TOKEN: &str = "123456:TEST-token";
+
+fn setup() -> (FakeTelegram, TestHome) {
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    (fake, home)
+}
+
+fn ctl(home: &TestHome, args: &[&str]) -> String {
+    let mut a = vec!["ctl"];
+    a.extend_from_slice(args);
+    let o = home.run(&a);
+    assert!(
+        o.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Wires a Telegram chat to the main agent; returns the messaging group id.
+fn wire(home: &TestHome, chat: i64, is_group: bool, engage: &str, mode: &str) -> String {
+    let main: String = home
+        .central()
+        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let pid = format!("telegram:{chat}");
+    let mg = ctl(
+        home,
+        &[
+            "messaging-groups",
+            "create",
+            "--channel-type",
+            "telegram",
+            "--platform-id",
+            &pid,
+            "--is-group",
+            if is_group { "true" } else { "false" },
+            "--unknown-sender-policy",
+            "public",
+        ],
+    );
+    let mut args = vec![
+        "wirings",
+        "create",
+        "--messaging-group-id",
+        &mg,
+        "--agent-group-id",
+        &main,
+        "--session-mode",
+        mode,
+        "--engage-mode",
+        engage,
+    ];
+    if engage == "pattern" {
+        args.extend_from_slice(&["--engage-pattern", "."]);
+    }
+    ctl(home, &args);
+    mg
+}
+
+fn replies_to(fake: &FakeTelegram, chat: i64) -> Vec<Value> {
+    fake.calls("sendMessage")
+        .into_iter()
+        .filter(|c| c["chat_id"] == chat)
+        .collect()
+}
+
+fn wait_replies(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<Value> {
+    eventually(Duration::from_secs(20), || {
+        let r = replies_to(fake, chat);
+        (r.len() >= n).then_some(r)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "expected {n} replies in chat {chat}, got {:?}",
+            replies_to(fake, chat)
+        )
+    })
+}
+
+fn start(home: &TestHome) -> HostProc {
+    home.start_host(&[])
+}
+
+#[test]
+fn wired_dm_gets_a_reply_and_a_typing_indicator_unknown_chat_is_dropped() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hello bot", None);
+    let r = wait_replies(&fake, 555, 1);
+    assert_eq!(r[0]["text"], "echo: hello bot");
+    assert!(fake
+        .calls("sendChatAction")
+        .iter()
+        .any(|c| c["chat_id"] == 555 && c["action"] == "typing"));
+    // The sender became a user row `telegram:<id>`.
+    let n: i64 = home
+        .central()
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE id='telegram:42'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+
+    fake.message(999, "group", 7, "anyone here?", None);
+    let dropped = eventually(Duration::from_secs(10), || {
+        let out = ctl(&home, &["dropped-messages", "list", "--json"]);
+        out.contains("telegram:999").then_some(out)
+    });
+    assert!(dropped.is_some(), "unknown chat not in dropped-messages");
+    assert!(replies_to(&fake, 999).is_empty());
+}
+
+#[test]
+fn forum_topics_are_sessions_and_mentions_gate_groups() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, -100777, true, "pattern", "per-thread");
+    fake.message(-100777, "supergroup", 42, "in topic 11", Some(11));
+    fake.message(-100777, "supergroup", 42, "in topic 12", Some(12));
+    let r = wait_replies(&fake, -100777, 2);
+    let threads: std::collections::HashSet<i64> = r
+        .iter()
+        .filter_map(|m| m["message_thread_id"].as_i64())
+        .collect();
+    assert_eq!(
+        threads,
+        [11, 12].into_iter().collect(),
+        "replies go back to their topic"
+    );
+    let sessions: i64 = home
+        .central()
+        .query_row(
+            "SELECT COUNT(DISTINCT thread_id) FROM sessions WHERE thread_id IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sessions, 2, "one session per topic");
+
+    wire(&home, -100888, true, "mention", "shared");
+    fake.message(-100888, "supergroup", 42, "just chatting", None);
+    fake.message(
+        -100888,
+        "supergroup",
+        42,
+        &format!("@{BOT_USERNAME} are you there?"),
+        None,
+    );
+    let r = wait_replies(&fake, -100888, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let r2 = replies_to(&fake, -100888);
+    assert_eq!(r2.len(), 1, "only the mention is answered: {r2:?}");
+    assert!(r[0]["text"].as_str().unwrap().contains("are you there?"));
+}
+
+#[test]
+fn restart_loses_and_repeats_no_update_and_429_is_honoured() {
+    let (fake, home) = setup();
+    let host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "one", None);
+    wait_replies(&fake, 555, 1);
+    host.stop();
+    // Arrive while the host is down.
+    fake.message(555, "private", 42, "two", None);
+    fake.message(555, "private", 42, "three", None);
+    fake.fail_with_429("sendMessage", 1, 1);
+    let t0 = Instant::now();
+    let _host = start(&home);
+    let r = wait_replies(&fake, 555, 3);
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "retry_after was not honoured"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let texts: Vec<String> = replies_to(&fake, 555)
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 3, "no update repeated: {texts:?}");
+    for t in ["echo: one", "echo: two", "echo: three"] {
+        assert!(
+            texts.iter().any(|x| x == t) || r.iter().any(|m| m["text"] == t),
+            "{t} missing: {texts:?}"
+        );
+    }
+    assert_eq!(
+        fake.unconfirmed(),
+        0,
+        "every update confirmed by the offset"
+    );
+    let offset: String = home
+        .central()
+        .query_row(
+            "SELECT value FROM channel_state WHERE channel_type='telegram' AND key='offset'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(offset, "4");
+}
+
+#[test]
+fn a_wrong_token_is_one_clear_error_at_start() {
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", "999:wrong")
+        .env("TELEGRAM_API_URL", fake.url());
+    let o = home.cmd(&["run"]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: Telegram rejected the bot token")
+            && last.contains("TELEGRAM_BOT_TOKEN"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
