@@ -497,6 +497,26 @@ async fn deliver_one(
             }
         },
     };
+    if ct == "agent" {
+        let text = match &content {
+            Outbound::Message { text, .. } => text.clone(),
+            Outbound::Card { fallback_text, .. } => fallback_text.clone(),
+            _ => {
+                tracing::warn!(session = %sess.id, id = %row.id, "only messages can go to another agent; dropped");
+                return fate("failed", None, false);
+            }
+        };
+        return match crate::agents::target(host, sess, row.in_reply_to.as_deref(), &pid).await? {
+            Some(t) => {
+                let id = crate::agents::deliver(host, sess, t, &text).await?;
+                fate("delivered", Some(id), false)
+            }
+            None => {
+                tracing::warn!(session = %sess.id, id = %row.id, agent = %pid, "message to an agent outside the ACL; dropped");
+                fate("failed", None, false)
+            }
+        };
+    }
     if !host.route_allowed(sess, &ct, &pid).await? {
         tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, platform = %pid, "outbound row to a destination outside the ACL; dropped");
         return fate("failed", None, false);
