@@ -5,6 +5,7 @@ mod ctl;
 mod doctor;
 mod image;
 mod run;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Cmd {
     },
     /// Check the engine, image, credentials, host and disk; print a fix for each problem.
     Doctor,
+    /// Run the host at login: a systemd user unit (Linux) or a launchd agent (macOS).
+    Service {
+        #[command(subcommand)]
+        cmd: ServiceCmd,
+    },
     /// Agent images.
     Image {
         #[command(subcommand)]
@@ -52,6 +58,38 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Write the service file and enable it.
+    Install {
+        #[command(flatten)]
+        opts: ServiceOpts,
+    },
+    /// Disable and remove the service file.
+    Uninstall {
+        #[command(flatten)]
+        opts: ServiceOpts,
+    },
+    /// Whether the service is installed and the host runs.
+    Status {
+        #[command(flatten)]
+        opts: ServiceOpts,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServiceOpts {
+    /// Service manager format (default: this machine's).
+    #[arg(long, value_enum)]
+    platform: Option<service::Platform>,
+    /// Where to write the file (default: the user's systemd/launchd folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Only write/remove the file; do not call systemctl/launchctl.
+    #[arg(long)]
+    no_activate: bool,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +147,14 @@ fn main() -> ExitCode {
         } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
         Cmd::Doctor => doctor::doctor(home),
+        Cmd::Service { cmd } => {
+            let (action, o) = match cmd {
+                ServiceCmd::Install { opts } => (service::Action::Install, opts),
+                ServiceCmd::Uninstall { opts } => (service::Action::Uninstall, opts),
+                ServiceCmd::Status { opts } => (service::Action::Status, opts),
+            };
+            service::service(home, action, o.platform, o.dir, !o.no_activate)
+        }
         Cmd::Image {
             cmd:
                 ImageCmd::Build {

@@ -389,3 +389,47 @@ fn runner_without_heartbeat_is_stopped_and_work_retried() {
     let log = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();
     assert!(log.contains("runner has no heartbeat"), "{log}");
 }
+
+/// `service install` writes a systemd unit and a launchd agent (to a temp dir, not activated).
+#[test]
+fn service_install_writes_systemd_and_launchd_files() {
+    let home = TestHome::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (platform, file) in [
+        ("linux", "nanoclaw.service"),
+        ("macos", "com.nanoclaw.host.plist"),
+    ] {
+        let o = home.run(&[
+            "service",
+            "install",
+            "--platform",
+            platform,
+            "--dir",
+            d,
+            "--no-activate",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(text.contains(&home.path().display().to_string()), "{text}");
+        assert!(
+            text.contains(&nanoclaw_testkit::bin("nanoclaw").display().to_string()),
+            "{text}"
+        );
+    }
+    let unit = std::fs::read_to_string(dir.path().join("nanoclaw.service")).unwrap();
+    assert!(unit.contains("\" run\n") && unit.contains("[Install]\nWantedBy=default.target"));
+    let o = home.run(&["service", "status", "--platform", "linux", "--dir", d]);
+    assert!(stdout(&o).contains("nanoclaw.service") && stdout(&o).contains("host: not running"));
+    let o = home.run(&[
+        "service",
+        "uninstall",
+        "--platform",
+        "linux",
+        "--dir",
+        d,
+        "--no-activate",
+    ]);
+    assert!(o.status.success());
+    assert!(!dir.path().join("nanoclaw.service").exists());
+}
