@@ -40,6 +40,11 @@ enum Cmd {
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
     },
+    /// Print a one-time code: the first person who sends it to the bot in a DM becomes the owner.
+    Pair {
+        /// Channel (e.g. telegram).
+        channel: String,
+    },
     /// Check the engine, image, credentials, host and disk; print a fix for each problem.
     Doctor,
     /// Run the host at login: a systemd user unit (Linux) or a launchd agent (macOS).
@@ -129,6 +134,20 @@ fn resolve_home(flag: Option<PathBuf>) -> anyhow::Result<Home> {
     }))
 }
 
+/// `nanoclaw pair <channel>`. Written straight to the central DB (WAL serialises it with a
+/// running host), so it works whether or not the host runs.
+fn pair(home: Home, channel: &str) -> anyhow::Result<ExitCode> {
+    nanoclaw_protocol::names::validate(channel)?;
+    let db = nanoclaw_host::db::Db::open(&home.central_db())?;
+    let code = db.with(|c| nanoclaw_host::pairing::issue(c, channel))?;
+    println!("{code}");
+    eprintln!(
+        "Send this code to your bot in a direct message on {channel} within {} minutes: the sender becomes the owner.",
+        nanoclaw_host::pairing::VALID_MINUTES
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     // One malloc arena instead of one per thread: the host is I/O-bound and mostly idle, and
     // per-thread arenas were the largest part of its idle RSS.
@@ -147,6 +166,7 @@ fn main() -> ExitCode {
         } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
         Cmd::Doctor => doctor::doctor(home),
+        Cmd::Pair { channel } => pair(home, &channel),
         Cmd::Service { cmd } => {
             let (action, o) = match cmd {
                 ServiceCmd::Install { opts } => (service::Action::Install, opts),

@@ -235,3 +235,47 @@ fn a_wrong_token_is_one_clear_error_at_start() {
     );
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn pairing_code_makes_the_sender_owner_and_wires_the_dm() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    let o = home.run(&["pair", "telegram"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let code = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(code.len(), 6);
+    // A wrong code in a DM, and the right code in a group, do nothing.
+    fake.message(321, "private", 77, "000000x", None);
+    fake.message(-100321, "group", 78, &code, None);
+    fake.message(321, "private", 77, &code, None);
+    let r = wait_replies(&fake, 321, 1);
+    assert!(
+        r[0]["text"].as_str().unwrap().starts_with("Paired!"),
+        "{r:?}"
+    );
+    let role: String = home
+        .central()
+        .query_row(
+            "SELECT role FROM user_roles WHERE user_id='telegram:77'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(role, "owner");
+    let other: i64 = home
+        .central()
+        .query_row(
+            "SELECT COUNT(*) FROM user_roles WHERE user_id='telegram:78'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(other, 0);
+    fake.message(321, "private", 77, "hello", None);
+    let r = wait_replies(&fake, 321, 2);
+    assert_eq!(r[1]["text"], "echo: hello");
+    // The code is spent.
+    fake.message(654, "private", 99, &code, None);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(replies_to(&fake, 654).is_empty());
+}

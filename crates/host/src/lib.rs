@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod image;
 pub mod logging;
 pub mod mounts;
+pub mod pairing;
 pub mod router;
 pub mod runners;
 pub mod runtime;

@@ -12,6 +12,9 @@ use crate::db::{self, unregistered::Reason};
 use crate::sessions::{self, NewInbound};
 use crate::Host;
 
+/// What `RouteOutcome::dropped` says when the message was a pairing code.
+pub const PAIRED: &str = "paired: you are now the owner and this chat talks to your main agent";
+
 /// Longest accepted message text in bytes; longer messages are refused with a clear error.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;
 
@@ -96,6 +99,15 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
     let h = host.clone();
     let ev2 = ev.clone();
     let (plans, dropped) = host.db.call(move |c| plan(&h, c, &ev2)).await?;
+    if dropped.as_deref() == Some(PAIRED) {
+        host.notify(
+            &ev.channel_type,
+            &ev.platform_id,
+            ev.thread_id.as_deref(),
+            "Paired! You are now the owner, and this chat talks to your main agent.",
+        )
+        .await;
+    }
     let content = Inbound::Chat(Chat {
         sender: ev.sender_name.clone(),
         sender_id: user_id(&ev),
@@ -173,6 +185,9 @@ fn plan(
     )?;
     let user = user_id(ev);
     db::users::ensure(c, &user, &ev.channel_type, Some(&ev.sender_name))?;
+    if crate::pairing::try_pair(c, ev, &mg.id, &user)? {
+        return Ok((vec![], Some(PAIRED.into())));
+    }
     let wirings = db::wirings::for_messaging_group(c, &mg.id)?;
     let audit = |c: &Connection, reason: Reason, ag: Option<&str>| {
         db::unregistered::record(
