@@ -6,6 +6,7 @@ mod doctor;
 mod image;
 mod run;
 mod service;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Cmd {
         /// Channel (e.g. telegram).
         channel: String,
     },
+    /// The host, sessions, runners and channels at a glance.
+    Status,
     /// Check the engine, image, credentials, host and disk; print a fix for each problem.
     Doctor,
     /// Run the host at login: a systemd user unit (Linux) or a launchd agent (macOS).
@@ -166,6 +169,7 @@ fn main() -> ExitCode {
         } => chat::chat(home, agent, message, timeout),
         Cmd::Ctl { args } => ctl::run(&home, args),
         Cmd::Doctor => doctor::doctor(home),
+        Cmd::Status => status::status(home),
         Cmd::Pair { channel } => pair(home, &channel),
         Cmd::Service { cmd } => {
             let (action, o) = match cmd {

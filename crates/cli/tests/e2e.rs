@@ -433,3 +433,27 @@ fn service_install_writes_systemd_and_launchd_files() {
     assert!(o.status.success());
     assert!(!dir.path().join("nanoclaw.service").exists());
 }
+
+#[test]
+fn status_shows_host_sessions_and_channels() {
+    let home = TestHome::new();
+    let o = home.run(&["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("host:      not running") && stdout(&o).contains("sessions:  none yet"),
+        "{}",
+        stdout(&o)
+    );
+    let _host = home.start_host(&[]);
+    assert!(home
+        .run(&["chat", "-m", "hi", "--timeout", "30"])
+        .status
+        .success());
+    let o = home.run(&["status"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("host:      running") && out.contains("channels:  cli"),
+        "{out}"
+    );
+    assert!(out.contains("sessions:  1 ("), "{out}");
+}

@@ -1,0 +1,62 @@
+//! `nanoclaw status`: the host, sessions, runners and channels at a glance.
+
+use std::process::ExitCode;
+
+use nanoclaw_host::config::Settings;
+use nanoclaw_protocol::Home;
+
+/// Prints the status of a home.
+pub fn status(home: Home) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(&home)?;
+    let running = nanoclaw_host::host_running(&home);
+    println!("home:      {}", home.root().display());
+    println!(
+        "host:      {}",
+        if running {
+            "running"
+        } else {
+            "not running (start it with `nanoclaw run`)"
+        }
+    );
+    println!(
+        "runtime:   {}",
+        settings.get("NANOCLAW_RUNTIME").unwrap_or_else(|| {
+            "auto (docker when an engine and the image are there, else process)".into()
+        })
+    );
+    let mut channels = vec!["cli"];
+    if settings.secret("TELEGRAM_BOT_TOKEN").is_some() {
+        channels.push("telegram");
+    }
+    println!("channels:  {}", channels.join(", "));
+    if !home.central_db().exists() {
+        println!("sessions:  none yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let db = nanoclaw_host::db::Db::open(&home.central_db())?;
+    let (groups, chats, by_status): (i64, i64, Vec<(String, i64)>) = db.with(|c| {
+        let groups = c.query_row("SELECT COUNT(*) FROM agent_groups", [], |r| r.get(0))?;
+        let chats = c.query_row("SELECT COUNT(*) FROM messaging_groups", [], |r| r.get(0))?;
+        let mut st = c.prepare(
+            "SELECT container_status, COUNT(*) FROM sessions WHERE status='active' GROUP BY container_status ORDER BY 1",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok((groups, chats, rows))
+    })?;
+    let total: i64 = by_status.iter().map(|(_, n)| n).sum();
+    let detail = by_status
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!("agents:    {groups} agent group(s), {chats} chat(s)");
+    println!(
+        "sessions:  {total}{}",
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
