@@ -279,3 +279,61 @@ fn pairing_code_makes_the_sender_owner_and_wires_the_dm() {
     std::thread::sleep(Duration::from_millis(600));
     assert!(replies_to(&fake, 654).is_empty());
 }
+
+#[test]
+fn edits_and_reactions_target_the_right_telegram_messages() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hello", None);
+    wait_replies(&fake, 555, 1);
+    let dir = home.session_dirs().remove(0);
+    let (user_seq, reply_seq): (i64, i64) = {
+        let i = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+        let o = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
+        (
+            i.query_row("SELECT seq FROM messages_in WHERE kind='chat'", [], |r| {
+                r.get(0)
+            })
+            .unwrap(),
+            o.query_row("SELECT seq FROM messages_out", [], |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    // The agent edits its reply and reacts to the user's message (rows as the runner writes them).
+    let o = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
+    o.busy_timeout(Duration::from_secs(5)).unwrap();
+    for (seq, content) in [
+        (
+            reply_seq + 2,
+            serde_json::json!({"operation": "edit", "messageId": reply_seq, "text": "edited"}),
+        ),
+        (
+            reply_seq + 4,
+            serde_json::json!({"operation": "reaction", "messageId": user_seq, "emoji": "👍"}),
+        ),
+    ] {
+        o.execute(
+            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content)
+             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'telegram:555', 'telegram', ?3)",
+            rusqlite::params![format!("out-op-{seq}"), seq, content.to_string()],
+        )
+        .unwrap();
+    }
+    let edit = eventually(Duration::from_secs(10), || {
+        fake.calls("editMessageText").into_iter().next()
+    })
+    .expect("edit sent");
+    assert_eq!(edit["text"], "edited");
+    assert_eq!(edit["chat_id"], 555);
+    assert_eq!(
+        edit["message_id"], 102,
+        "the bot's own reply (the user's message was 101)"
+    );
+    let reaction = eventually(Duration::from_secs(10), || {
+        fake.calls("setMessageReaction").into_iter().next()
+    })
+    .expect("reaction sent");
+    assert_eq!(reaction["reaction"][0]["emoji"], "👍");
+    assert_eq!(reaction["message_id"], 101, "the user's Telegram message");
+}

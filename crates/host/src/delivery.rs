@@ -458,6 +458,34 @@ fn record_delivered(
     Ok(())
 }
 
+/// The platform message id behind a seq (or row id) the agent refers to: an odd seq is one of
+/// its own sent messages (`delivered`), an even one a message it received (`platformMessageId`).
+fn platform_message_of(
+    dir: &std::path::Path,
+    reference: &serde_json::Value,
+) -> anyhow::Result<Option<String>> {
+    let c = schema::open_inbound_write(dir)?;
+    let seq = reference
+        .as_i64()
+        .or_else(|| reference.as_str().and_then(|s| s.parse().ok()));
+    let found: Option<String> = match seq {
+        Some(seq) if seq % 2 == 1 => c
+            .query_row(
+                "SELECT d.platform_message_id FROM ob.messages_out o JOIN main.delivered d ON d.message_out_id = o.id WHERE o.seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten(),
+        Some(seq) => c
+            .query_row("SELECT json_extract(content, '$.platformMessageId') FROM main.messages_in WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    Ok(found)
+}
+
 /// Sends one due row. Returns its fate, or None when it should be tried again later.
 async fn deliver_one(
     host: &Arc<Host>,
@@ -539,11 +567,19 @@ async fn deliver_one(
         }
         _ => Vec::new(),
     };
+    let target_platform_message_id = match &content {
+        Outbound::Edit { message_id, .. } | Outbound::Reaction { message_id, .. } => {
+            let (dir, m) = (paths.dir().to_path_buf(), message_id.clone());
+            tokio::task::spawn_blocking(move || platform_message_of(&dir, &m)).await??
+        }
+        _ => None,
+    };
     let item = OutboundItem {
         message_out_id: row.id.clone(),
         platform_id: pid,
         thread_id: row.thread_id.clone(),
         in_reply_to: row.in_reply_to.clone(),
+        target_platform_message_id,
         content,
         files,
     };

@@ -316,6 +316,7 @@ impl Host {
             platform_id: platform_id.into(),
             thread_id: thread_id.map(Into::into),
             in_reply_to: None,
+            target_platform_message_id: None,
             content: nanoclaw_protocol::content::Outbound::Message {
                 text: text.into(),
                 files: vec![],

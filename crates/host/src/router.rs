@@ -113,6 +113,17 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         sender_id: user_id(&ev),
         text: ev.text.clone(),
         is_mention: Some(ev.is_mention),
+        // Kept so the agent can react to or quote this message on its platform later.
+        extra: ev
+            .platform_message_id
+            .iter()
+            .map(|m| {
+                (
+                    "platformMessageId".to_string(),
+                    serde_json::Value::from(m.clone()),
+                )
+            })
+            .collect(),
         ..Default::default()
     })
     .to_json();

@@ -72,6 +72,8 @@ pub struct OutboundItem {
     pub thread_id: Option<String>,
     /// The inbound row this answers.
     pub in_reply_to: Option<String>,
+    /// For edits and reactions: the platform's id of the message they target.
+    pub target_platform_message_id: Option<String>,
     /// What to do.
     pub content: Outbound,
     /// Absolute paths of files to upload.

@@ -303,10 +303,33 @@ impl Channel for TelegramChannel {
                 }
                 t
             }
-            Outbound::Edit { .. } | Outbound::Reaction { .. } | Outbound::System { .. } => {
-                tracing::info!(id = %item.message_out_id, "operation not supported on Telegram yet; skipped");
-                return Ok(None);
+            Outbound::Edit { text, .. } | Outbound::Reaction { emoji: text, .. } => {
+                let Some(target) = item
+                    .target_platform_message_id
+                    .as_deref()
+                    .and_then(|m| m.parse::<i64>().ok())
+                else {
+                    tracing::warn!(id = %item.message_out_id, "edit/reaction target has no Telegram message; skipped");
+                    return Ok(None);
+                };
+                let (method, body) = if matches!(item.content, Outbound::Edit { .. }) {
+                    let t: String = text.chars().take(MAX_TEXT).collect();
+                    (
+                        "editMessageText",
+                        json!({"chat_id": chat, "message_id": target, "text": t}),
+                    )
+                } else {
+                    (
+                        "setMessageReaction",
+                        json!({"chat_id": chat, "message_id": target, "reaction": [{"type": "emoji", "emoji": text}]}),
+                    )
+                };
+                self.call_retrying(method, &body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                return Ok(Some(target.to_string()));
             }
+            Outbound::System { .. } => return Ok(None),
         };
         let mut first = None;
         for piece in split(&text, MAX_TEXT) {
