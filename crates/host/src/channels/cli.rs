@@ -102,27 +102,10 @@ impl Channel for CliChannel {
     }
 
     async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
-        let text = match &item.content {
-            Outbound::Message { text, .. } => text.clone(),
-            Outbound::Card { fallback_text, .. } => fallback_text.clone(),
-            Outbound::AskQuestion {
-                title,
-                question,
-                options,
-                ..
-            } => {
-                let mut t = format!("{title}\n{question}");
-                for (i, o) in options.iter().enumerate() {
-                    let label = o
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| o["label"].as_str().unwrap_or_default().to_string());
-                    t.push_str(&format!("\n  {}. {label}", i + 1));
-                }
-                t
-            }
-            Outbound::Edit { text, .. } => format!("(edited) {text}"),
-            Outbound::Reaction { .. } | Outbound::System { .. } => {
+        let text = match (&item.content, super::text_of(&item.content)) {
+            (_, Some(t)) => t,
+            (Outbound::Edit { text, .. }, None) => format!("(edited) {text}"),
+            _ => {
                 tracing::debug!(id = %item.message_out_id, "terminal has no reactions; skipped");
                 return Ok(None);
             }

@@ -80,6 +80,29 @@ pub struct OutboundItem {
     pub files: Vec<std::path::PathBuf>,
 }
 
+/// The text a channel without buttons shows for a message, card or question: a card becomes its
+/// fallback text, a question its title, question and numbered options. None for operations.
+pub fn text_of(content: &Outbound) -> Option<String> {
+    match content {
+        Outbound::Message { text, .. } => Some(text.clone()),
+        Outbound::Card { fallback_text, .. } => Some(fallback_text.clone()),
+        Outbound::AskQuestion {
+            title,
+            question,
+            options,
+            ..
+        } => {
+            let mut t = format!("{title}\n{question}");
+            for (i, o) in options.iter().enumerate() {
+                let label = o.as_str().or(o["label"].as_str()).unwrap_or_default();
+                t.push_str(&format!("\n{}. {label}", i + 1));
+            }
+            Some(t)
+        }
+        Outbound::Edit { .. } | Outbound::Reaction { .. } | Outbound::System { .. } => None,
+    }
+}
+
 /// After a crash: did a send that was in flight reach the platform?
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reconciled {
@@ -145,5 +168,31 @@ impl Registry {
     /// All adapters.
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Channel>> {
         self.by_type.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_and_questions_degrade_to_numbered_text() {
+        let q = Outbound::parse(
+            "chat",
+            r#"{"operation":"ask_question","questionId":"q1","title":"Deploy?","question":"Ship it now?","options":["Yes",{"label":"Later"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            text_of(&q).unwrap(),
+            "Deploy?\nShip it now?\n1. Yes\n2. Later"
+        );
+        let card = Outbound::parse("chat", r#"{"card":{"x":1},"fallbackText":"plain"}"#).unwrap();
+        assert_eq!(text_of(&card).as_deref(), Some("plain"));
+        let r = Outbound::parse(
+            "chat",
+            r#"{"operation":"reaction","messageId":2,"emoji":"👍"}"#,
+        )
+        .unwrap();
+        assert_eq!(text_of(&r), None);
     }
 }

@@ -284,26 +284,9 @@ impl Channel for TelegramChannel {
             .thread_id
             .as_deref()
             .and_then(|t| t.parse::<i64>().ok());
-        let text = match &item.content {
-            Outbound::Message { text, .. } => text.clone(),
-            Outbound::Card { fallback_text, .. } => fallback_text.clone(),
-            Outbound::AskQuestion {
-                title,
-                question,
-                options,
-                ..
-            } => {
-                let mut t = format!("{title}\n{question}");
-                for (i, o) in options.iter().enumerate() {
-                    t.push_str(&format!(
-                        "\n{}. {}",
-                        i + 1,
-                        o.as_str().or(o["label"].as_str()).unwrap_or_default()
-                    ));
-                }
-                t
-            }
-            Outbound::Edit { text, .. } | Outbound::Reaction { emoji: text, .. } => {
+        let text = match (&item.content, super::text_of(&item.content)) {
+            (_, Some(t)) => t,
+            (Outbound::Edit { text, .. } | Outbound::Reaction { emoji: text, .. }, None) => {
                 let Some(target) = item
                     .target_platform_message_id
                     .as_deref()
@@ -329,7 +312,7 @@ impl Channel for TelegramChannel {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 return Ok(Some(target.to_string()));
             }
-            Outbound::System { .. } => return Ok(None),
+            _ => return Ok(None),
         };
         let mut first = None;
         for piece in split(&text, MAX_TEXT) {
