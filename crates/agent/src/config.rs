@@ -26,10 +26,28 @@ pub struct Config {
     pub heartbeat: Duration,
     /// Exit when the parent process goes away (process runtime).
     pub exit_with_parent: bool,
+    /// Skills folders (bundled, shared).
+    pub skills_dirs: Vec<PathBuf>,
+    /// The assistant's name.
+    pub assistant_name: String,
+    /// Context window in tokens; compaction starts at three quarters of it.
+    pub context_limit: u64,
+    /// Output token cap per model call.
+    pub max_tokens: u32,
+    /// Tool steps allowed in one turn.
+    pub max_steps: u32,
+    /// How long ask_user_question waits for an answer.
+    pub question_timeout: Duration,
+    /// How long a system request waits for the host.
+    pub system_timeout: Duration,
 }
 
 fn var(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+fn num(k: &str, default: u64) -> u64 {
+    var(k).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn millis(k: &str, default: u64) -> Duration {
@@ -56,6 +74,17 @@ impl Config {
             idle_poll: millis("NANOCLAW_IDLE_POLL_MS", 100),
             heartbeat: millis("NANOCLAW_HEARTBEAT_MS", 5_000),
             exit_with_parent: var("NANOCLAW_EXIT_WITH_PARENT").as_deref() == Some("1"),
+            skills_dirs: var("NANOCLAW_SKILLS_DIR")
+                .unwrap_or_else(|| "/workspace/skills".into())
+                .split(':')
+                .map(PathBuf::from)
+                .collect(),
+            assistant_name: var("ASSISTANT_NAME").unwrap_or_else(|| "Andy".into()),
+            context_limit: num("NANOCLAW_CONTEXT_LIMIT", 200_000),
+            max_tokens: num("NANOCLAW_MAX_TOKENS", 8192) as u32,
+            max_steps: num("NANOCLAW_MAX_STEPS", 50).max(1) as u32,
+            question_timeout: millis("NANOCLAW_QUESTION_TIMEOUT_MS", 600_000),
+            system_timeout: millis("NANOCLAW_SYSTEM_TIMEOUT_MS", 30_000),
         }
     }
 }

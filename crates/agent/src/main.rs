@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use nanoclaw_agent::{heartbeat, providers, Config, Runner};
+use nanoclaw_agent::{heartbeat, Config};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -14,13 +14,14 @@ fn main() -> ExitCode {
         )
         .init();
     let cfg = Config::from_env();
-    let provider = match providers::by_name(&cfg.provider, &cfg) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    if cfg.provider != "mock" && !["anthropic", "openai", "claude"].contains(&cfg.provider.as_str())
+    {
+        eprintln!(
+            "error: unknown provider {:?} (available: anthropic, openai, claude, mock)",
+            cfg.provider
+        );
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cfg, provider)) {
+    match rt.block_on(run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cfg: Config, provider: Box<dyn providers::Provider>) -> anyhow::Result<()> {
+async fn run(cfg: Config) -> anyhow::Result<()> {
     #[cfg(target_os = "linux")]
     if cfg.exit_with_parent {
         // SAFETY: sets this process's own parent-death signal.
@@ -53,7 +54,7 @@ async fn run(cfg: Config, provider: Box<dyn providers::Provider>) -> anyhow::Res
     heartbeat::spawn(cfg.workspace.join(".heartbeat"), cfg.heartbeat);
     let exit_with_parent = cfg.exit_with_parent;
     tracing::info!(session = %cfg.session_id, provider = %cfg.provider, "runner started");
-    let mut runner = Runner::open(cfg, provider)?;
+    let mut runner = nanoclaw_agent::build(cfg)?;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

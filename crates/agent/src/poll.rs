@@ -1,40 +1,111 @@
-//! The poll loop: change-checked reads of inbound.db, batching, acks, provider turns, replies.
+//! The poll loop: change-checked reads of inbound.db, batching, acks, commands, provider turns,
+//! and the replies they produce.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use chrono_tz::Tz;
 use nanoclaw_protocol::content::{Inbound, Outbound};
-use nanoclaw_protocol::{schema, seq, time};
-use rusqlite::{params, Connection, TransactionBehavior};
+use nanoclaw_protocol::time;
 
-use crate::providers::{Item, Provider};
+use crate::commands::{self, Command};
+use crate::format::{self, Prompt};
+use crate::providers::{Input, Item, Provider};
+use crate::store::{self, OutRow, Route, Row, Shared};
+use crate::tools::{Toolbox, TurnInfo};
 use crate::Config;
 
 /// Largest batch handed to the provider.
 pub const MAX_BATCH: usize = 10;
 
-/// A pending row as read from inbound.db.
-#[derive(Debug, Clone)]
-struct Row {
-    id: String,
-    seq: i64,
-    kind: String,
-    content: String,
-    trigger: bool,
-    on_wake: bool,
-    process_after: Option<String>,
-    platform_id: Option<String>,
-    channel_type: Option<String>,
-    thread_id: Option<String>,
+/// Rows due now, parsed; bad rows are acked failed on their own, never blocking good ones.
+fn due_rows(
+    store: &Shared,
+    first: bool,
+    next_due: &mut Option<String>,
+) -> anyhow::Result<Vec<(Row, Inbound)>> {
+    let rows = store::lock(store).pending()?;
+    let now = time::now();
+    *next_due = None;
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for r in rows {
+        if r.on_wake && !first {
+            continue;
+        }
+        if let Some(t) = r
+            .process_after
+            .as_ref()
+            .filter(|t| t.as_str() > now.as_str())
+        {
+            if next_due.as_ref().is_none_or(|d| t < d) {
+                *next_due = Some(t.clone());
+            }
+            continue;
+        }
+        match Inbound::parse(&r.kind, &r.content) {
+            Ok(c) => good.push((r, c)),
+            Err(e) => {
+                tracing::warn!(id = %r.id, kind = %r.kind, error = %e, "inbound row skipped");
+                bad.push(r.id);
+            }
+        }
+    }
+    if !bad.is_empty() {
+        store::lock(store).ack(&bad, "failed")?;
+    }
+    Ok(good)
+}
+
+fn item(r: &Row, c: &Inbound) -> Item {
+    Item {
+        id: r.id.clone(),
+        seq: r.seq,
+        timestamp: r.timestamp.clone(),
+        content: c.clone(),
+        trigger: r.trigger,
+    }
+}
+
+/// Messages that arrive while a turn runs: taken, acked `processing`, and handed to the provider.
+pub struct Inject {
+    store: Shared,
+    tz: Tz,
+    workspace: PathBuf,
+    last: Option<u32>,
+    /// Rows taken during the turn (acked with the turn's outcome).
+    pub ids: Vec<String>,
+}
+
+impl Inject {
+    /// New messages since the last look, formatted; None when there are none.
+    pub fn poll(&mut self) -> Option<Prompt> {
+        let counter = store::lock(&self.store).inbound_counter();
+        if counter == self.last {
+            return None;
+        }
+        self.last = counter;
+        let mut next = None;
+        let rows = due_rows(&self.store, false, &mut next).ok()?;
+        let rows: Vec<_> = rows.into_iter().take(MAX_BATCH).collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let ids: Vec<String> = rows.iter().map(|(r, _)| r.id.clone()).collect();
+        store::lock(&self.store).ack(&ids, "processing").ok()?;
+        self.ids.extend(ids);
+        let items: Vec<Item> = rows.iter().map(|(r, c)| item(r, c)).collect();
+        Some(format::batch(&items, self.tz, &self.workspace))
+    }
 }
 
 /// One session's runner state.
 pub struct Runner {
     cfg: Config,
     provider: Box<dyn Provider>,
-    out: Option<Connection>,
-    inbound: PathBuf,
+    store: Shared,
+    tools: std::sync::Arc<Toolbox>,
+    admins: Vec<String>,
     first_poll: bool,
     last_counter: Option<u32>,
     next_due: Option<String>,
@@ -43,18 +114,23 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Opens outbound.db (creating/upgrading it) and clears acks a crashed runner left behind.
-    pub fn open(cfg: Config, provider: Box<dyn Provider>) -> anyhow::Result<Self> {
-        let out = schema::open_outbound_rw(&cfg.workspace.join("outbound.db"))?;
-        let n = out.execute("DELETE FROM processing_ack WHERE status='processing'", [])?;
+    /// Clears acks a crashed runner left behind and prepares the loop.
+    pub fn new(
+        cfg: Config,
+        store: Shared,
+        tools: std::sync::Arc<Toolbox>,
+        provider: Box<dyn Provider>,
+    ) -> anyhow::Result<Self> {
+        let n = store::lock(&store).clear_stale_acks()?;
         if n > 0 {
             tracing::info!(n, "cleared processing acks of a previous runner");
         }
         Ok(Self {
-            inbound: cfg.workspace.join("inbound.db"),
             cfg,
             provider,
-            out: Some(out),
+            store,
+            tools,
+            admins: commands::admins_from_env(),
             first_poll: true,
             last_counter: None,
             next_due: None,
@@ -71,57 +147,20 @@ impl Runner {
         }
     }
 
-    fn out(&mut self) -> anyhow::Result<&mut Connection> {
-        self.out
-            .as_mut()
-            .ok_or_else(|| anyhow::anyhow!("outbound.db is closed"))
-    }
-
     /// Checks for work and runs at most one turn. Returns whether a turn ran.
     pub async fn poll_once(&mut self) -> anyhow::Result<bool> {
-        let counter = match schema::change_counter(&self.inbound) {
-            Ok(c) => Some(c),
-            Err(_) => return Ok(false), // not provisioned yet
-        };
+        let counter = store::lock(&self.store).inbound_counter();
+        if counter.is_none() {
+            return Ok(false); // not provisioned yet
+        }
         let now = time::now();
         let due_passed = self.next_due.as_deref().is_some_and(|d| d <= now.as_str());
         if !self.first_poll && counter == self.last_counter && !due_passed {
             return Ok(false);
         }
-        let rows = self.pending()?;
         self.last_counter = counter;
         let first = std::mem::replace(&mut self.first_poll, false);
-
-        let mut due = Vec::new();
-        self.next_due = None;
-        for r in rows {
-            if r.on_wake && !first {
-                continue;
-            }
-            match &r.process_after {
-                Some(t) if t.as_str() > now.as_str() => {
-                    if self.next_due.as_ref().is_none_or(|d| t < d) {
-                        self.next_due = Some(t.clone());
-                    }
-                }
-                _ => due.push(r),
-            }
-        }
-        // Bad rows are acked failed on their own, never blocking the good ones.
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
-        for r in due {
-            match Inbound::parse(&r.kind, &r.content) {
-                Ok(c) => good.push((r, c)),
-                Err(e) => {
-                    tracing::warn!(id = %r.id, kind = %r.kind, error = %e, "inbound row skipped");
-                    bad.push(r.id);
-                }
-            }
-        }
-        if !bad.is_empty() {
-            self.ack(&bad, "failed")?;
-        }
+        let mut good = due_rows(&self.store, first, &mut self.next_due)?;
         let Some(first_trigger) = good.iter().position(|(r, _)| r.trigger) else {
             return Ok(false); // context rows wait for a message that asks for a turn
         };
@@ -130,7 +169,7 @@ impl Runner {
         // Context older than what fits in the batch is settled so it does not linger.
         let overflow: Vec<String> = good[..start].iter().map(|(r, _)| r.id.clone()).collect();
         if !overflow.is_empty() {
-            self.ack(&overflow, "completed")?;
+            store::lock(&self.store).ack(&overflow, "completed")?;
         }
         let batch: Vec<(Row, Inbound)> = good.drain(start..cut).collect();
         self.run_turn(batch).await?;
@@ -138,141 +177,107 @@ impl Runner {
         Ok(true)
     }
 
-    fn pending(&mut self) -> anyhow::Result<Vec<Row>> {
-        let inbound = self.inbound.clone();
-        let out = self.out()?;
-        schema::attach_ro(out, &inbound, "inb")?;
-        let res = (|| {
-            let mut st = out.prepare_cached(
-                "SELECT id, seq, kind, content, trigger, on_wake, process_after, platform_id, channel_type, thread_id
-                 FROM inb.messages_in m
-                 WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM processing_ack a WHERE a.message_id = m.id)
-                 ORDER BY seq LIMIT 500",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok(Row {
-                    id: r.get(0)?,
-                    seq: r.get(1)?,
-                    kind: r.get(2)?,
-                    content: r.get(3)?,
-                    trigger: r.get(4)?,
-                    on_wake: r.get(5)?,
-                    process_after: r.get(6)?,
-                    platform_id: r.get(7)?,
-                    channel_type: r.get(8)?,
-                    thread_id: r.get(9)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })();
-        out.execute("DETACH DATABASE inb", [])?;
-        Ok(res?)
-    }
-
-    fn ack(&mut self, ids: &[String], status: &str) -> anyhow::Result<()> {
-        let now = time::now();
-        let out = self.out()?;
-        let tx = out.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO processing_ack(message_id, status, status_changed) VALUES (?1, ?2, ?3)",
-            )?;
-            for id in ids {
-                st.execute(params![id, status, now])?;
-            }
+    /// A command in the trigger message, handled here instead of by the model.
+    fn command_of(&self, batch: &[(Row, Inbound)]) -> Command {
+        match batch.last() {
+            Some((_, Inbound::Chat(c))) => commands::classify(&c.text, &c.sender_id, &self.admins),
+            _ => Command::PassThrough,
         }
-        tx.commit()?;
-        Ok(())
     }
 
     async fn run_turn(&mut self, batch: Vec<(Row, Inbound)>) -> anyhow::Result<()> {
         let ids: Vec<String> = batch.iter().map(|(r, _)| r.id.clone()).collect();
-        self.ack(&ids, "processing")?;
-        let items: Vec<Item> = batch
-            .iter()
-            .map(|(r, c)| Item {
-                id: r.id.clone(),
-                seq: r.seq,
-                content: c.clone(),
-                trigger: r.trigger,
-            })
-            .collect();
-        let result = self.provider.turn(&items).await;
-        let route = batch
-            .iter()
-            .rev()
-            .find(|(r, _)| r.trigger)
+        store::lock(&self.store).ack(&ids, "processing")?;
+        let trigger = batch
+            .last()
             .map(|(r, _)| r.clone())
-            .expect("batch has a trigger row");
-        let (texts, status) = match result {
-            Ok(replies) => (
-                replies.into_iter().map(|r| r.text).collect::<Vec<_>>(),
-                "completed",
-            ),
+            .expect("batch ends with its trigger row");
+        self.tools.set_turn(TurnInfo {
+            route: trigger.route.clone(),
+            in_reply_to: Some(trigger.id.clone()),
+        });
+        let mut inject = Inject {
+            store: self.store.clone(),
+            tz: format::timezone(),
+            workspace: self.cfg.workspace.clone(),
+            last: self.last_counter,
+            ids: Vec::new(),
+        };
+        let result = match self.command_of(&batch) {
+            Command::Filtered => {
+                tracing::info!(id = %trigger.id, "filtered command dropped");
+                Ok(String::new())
+            }
+            Command::Refused(msg) => Ok(msg),
+            Command::Clear => {
+                store::lock(&self.store).state_clear()?;
+                self.provider.clear();
+                Ok("Conversation cleared. I start fresh from here.".to_string())
+            }
+            Command::Compact => self.provider.compact().await,
+            Command::PassThrough => {
+                let items: Vec<Item> = batch.iter().map(|(r, c)| item(r, c)).collect();
+                let prompt = format::batch(&items, inject.tz, &self.cfg.workspace);
+                self.provider
+                    .turn(Input {
+                        batch: &items,
+                        prompt: &prompt,
+                        inject: &mut inject,
+                    })
+                    .await
+            }
+        };
+        let (text, status) = match result {
+            Ok(t) => (t, "completed"),
             Err(e) => {
                 let line = format!("{e:#}").replace('\n', " ");
                 tracing::error!(error = %line, "provider turn failed");
-                (vec![format!("error: {line}")], "failed")
+                (format!("⚠️ {line}"), "failed")
             }
         };
-        self.finish(&route, &ids, &texts, status)
+        let rows = self.replies(&trigger, &text);
+        let mut all_ids = ids;
+        all_ids.extend(inject.ids);
+        store::lock(&self.store).write(&rows, &all_ids, status)?;
+        Ok(())
     }
 
-    /// Writes the replies and the final acks in one transaction.
-    fn finish(
-        &mut self,
-        route: &Row,
-        ids: &[String],
-        texts: &[String],
-        status: &str,
-    ) -> anyhow::Result<()> {
-        let inbound = self.inbound.clone();
-        let now = time::now();
-        let out = self.out()?;
-        // Read the host's file before (never during) the write transaction: holding a lock on
-        // inbound.db while waiting for outbound.db would deadlock against the host's writer.
-        schema::attach_ro(out, &inbound, "inb")?;
-        let max_in = seq::max_seq(out, "inb.messages_in");
-        out.execute("DETACH DATABASE inb", [])?;
-        let max_in = max_in?;
-        let res = (|| -> anyhow::Result<()> {
-            let tx = out.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut max = max_in.max(seq::max_seq(&tx, "main.messages_out")?);
-            for text in texts {
-                let s = seq::next(seq::Side::Runner, max);
-                max = s;
-                tx.execute(
-                    "INSERT INTO messages_out(id, seq, in_reply_to, timestamp, kind, platform_id, channel_type, thread_id, content)
-                     VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7, ?8)",
-                    params![
-                        nanoclaw_protocol::new_id("out"),
-                        s,
-                        route.id,
-                        now,
-                        route.platform_id,
-                        route.channel_type,
-                        route.thread_id,
-                        Outbound::text_json(text)
-                    ],
-                )?;
-            }
-            for id in ids {
-                tx.execute(
-                    "INSERT OR REPLACE INTO processing_ack(message_id, status, status_changed) VALUES (?1, ?2, ?3)",
-                    params![id, status, now],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        res
+    /// The model's text as rows: destinations from `<message to>` blocks, the rest to the chat.
+    fn replies(&self, trigger: &Row, text: &str) -> Vec<OutRow> {
+        let parts = crate::output::parse(text);
+        if parts.is_empty() {
+            return Vec::new();
+        }
+        let dests = store::lock(&self.store).destinations().unwrap_or_default();
+        parts
+            .into_iter()
+            .map(|p| {
+                let (route, text) = match p.to.as_deref() {
+                    None => (trigger.route.clone(), p.text),
+                    Some(name) => match dests.iter().find(|d| d.name == name) {
+                        Some(d) => (d.route.clone(), p.text),
+                        None => {
+                            tracing::warn!(to = %name, "answer addressed to an unknown destination; sent to the chat");
+                            (trigger.route.clone(), p.text)
+                        }
+                    },
+                };
+                OutRow {
+                    kind: "chat",
+                    content: Outbound::text_json(&text),
+                    route: Route { thread_id: if route == trigger.route { trigger.route.thread_id.clone() } else { route.thread_id }, ..route },
+                    in_reply_to: Some(trigger.id.clone()),
+                    ..Default::default()
+                }
+            })
+            .collect()
     }
 
     /// Ids acked so far with a status (tests and diagnostics).
-    pub fn acked(&mut self, status: &str) -> anyhow::Result<HashSet<String>> {
-        let out = self.out()?;
-        let mut st = out.prepare("SELECT message_id FROM processing_ack WHERE status = ?1")?;
-        let rows = st.query_map([status], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    pub fn acked(&self, status: &str) -> anyhow::Result<std::collections::HashSet<String>> {
+        Ok(store::lock(&self.store)
+            .acked(status)?
+            .into_iter()
+            .collect())
     }
 }

@@ -1,7 +1,7 @@
 //! The runner's poll loop on real session DBs: batching, context rows, on_wake, bad rows,
 //! scheduling, crash recovery, seq parity.
 
-use nanoclaw_agent::{providers, Config, Runner};
+use nanoclaw_agent::{Config, Runner};
 use nanoclaw_protocol::schema;
 use rusqlite::{params, Connection};
 
@@ -21,13 +21,12 @@ impl Ws {
     fn cfg(&self) -> Config {
         let mut c = Config::from_env();
         c.workspace = self.dir.path().to_path_buf();
+        c.agent_dir = self.dir.path().join("agent");
         c.provider = "mock".into();
         c
     }
     fn runner(&self) -> Runner {
-        let cfg = self.cfg();
-        let p = providers::by_name("mock", &cfg).unwrap();
-        Runner::open(cfg, p).unwrap()
+        nanoclaw_agent::build(self.cfg()).unwrap()
     }
     fn inbound(&self) -> Connection {
         Connection::open(self.dir.path().join("inbound.db")).unwrap()
@@ -163,6 +162,6 @@ async fn future_rows_wait_until_due_and_stale_acks_are_cleared() {
         [],
     )
     .unwrap();
-    let mut r2 = ws.runner();
+    let r2 = ws.runner();
     assert!(!r2.acked("processing").unwrap().contains("x"));
 }

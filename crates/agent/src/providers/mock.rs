@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use nanoclaw_protocol::content::Inbound;
 
-use super::{Item, Provider, Reply, TurnFuture};
+use super::{Input, Provider, TurnFuture};
 
 /// The mock provider.
 pub struct Mock;
 
 impl Provider for Mock {
-    fn turn<'a>(&'a mut self, batch: &'a [Item]) -> TurnFuture<'a> {
+    fn turn<'a>(&'a mut self, input: Input<'a>) -> TurnFuture<'a> {
+        let batch = input.batch;
         Box::pin(async move {
             let last_chat = batch.iter().rev().find_map(|i| match &i.content {
                 Inbound::Chat(c) => Some(c.text.clone()),
@@ -26,7 +27,7 @@ impl Provider for Mock {
                     _ => None,
                 }) {
                     Some(p) => p,
-                    None => return Ok(vec![]),
+                    None => return Ok(String::new()),
                 },
             };
             let t = text.trim();
@@ -38,7 +39,7 @@ impl Provider for Mock {
                 }
             }
             if t == "mock:silent" {
-                return Ok(vec![]);
+                return Ok(String::new());
             }
             if let Some(ms) = t
                 .strip_prefix("mock:sleep ")
@@ -46,9 +47,7 @@ impl Provider for Mock {
             {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Ok(vec![Reply {
-                text: format!("echo: {text}"),
-            }])
+            Ok(format!("echo: {text}"))
         })
     }
 }

@@ -1,12 +1,21 @@
 //! Providers behind one trait, chosen by name. Register new ones in [`by_name`].
 
+pub mod anthropic;
+pub mod conversation;
+pub mod http;
 pub mod mock;
+pub mod native;
+pub mod openai;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use nanoclaw_protocol::content::Inbound;
 
+use crate::format::Prompt;
+use crate::poll::Inject;
+use crate::tools::Toolbox;
 use crate::Config;
 
 /// One inbound row as the provider sees it (routing stays with the runner).
@@ -16,32 +25,55 @@ pub struct Item {
     pub id: String,
     /// seq, for referring to messages.
     pub seq: i64,
+    /// When the host wrote it.
+    pub timestamp: String,
     /// Parsed content.
     pub content: Inbound,
     /// Whether it asked for a turn (false = context).
     pub trigger: bool,
 }
 
-/// What one turn produced.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Reply {
-    /// Text to send.
-    pub text: String,
+/// What a turn gets.
+pub struct Input<'a> {
+    /// The batch.
+    pub batch: &'a [Item],
+    /// The batch formatted for the model.
+    pub prompt: &'a Prompt,
+    /// Messages that arrive during the turn.
+    pub inject: &'a mut Inject,
 }
 
-/// Boxed future of a turn.
-pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Reply>>> + Send + 'a>>;
+/// Boxed future of a turn: the model's final text (parsed for destinations by the runner).
+pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send + 'a>>;
 
 /// A model provider.
 pub trait Provider: Send {
-    /// Runs one turn over a batch.
-    fn turn<'a>(&'a mut self, batch: &'a [Item]) -> TurnFuture<'a>;
+    /// Runs one turn.
+    fn turn<'a>(&'a mut self, input: Input<'a>) -> TurnFuture<'a>;
+    /// Forgets in-memory conversation state (`/clear`; the runner clears session_state).
+    fn clear(&mut self) {}
+    /// Compacts the conversation now (`/compact`).
+    fn compact(&mut self) -> TurnFuture<'_> {
+        Box::pin(async { Ok("Nothing to compact.".to_string()) })
+    }
 }
 
 /// The provider registry.
-pub fn by_name(name: &str, _cfg: &Config) -> anyhow::Result<Box<dyn Provider>> {
-    match name {
-        "mock" => Ok(Box::new(mock::Mock)),
-        other => anyhow::bail!("unknown provider {other:?} (available: mock)"),
-    }
+pub fn by_name(name: &str, cfg: &Config, tools: Arc<Toolbox>) -> anyhow::Result<Box<dyn Provider>> {
+    Ok(match name {
+        "mock" => Box::new(mock::Mock),
+        "anthropic" => Box::new(native::Native::new(
+            anthropic::Anthropic::from_env(cfg.model.clone())?,
+            cfg,
+            tools,
+        )),
+        "openai" => Box::new(native::Native::new(
+            openai::OpenAi::from_env(cfg.model.clone()),
+            cfg,
+            tools,
+        )),
+        other => {
+            anyhow::bail!("unknown provider {other:?} (available: anthropic, openai, claude, mock)")
+        }
+    })
 }
