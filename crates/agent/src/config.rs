@@ -40,6 +40,22 @@ pub struct Config {
     pub question_timeout: Duration,
     /// How long a system request waits for the host.
     pub system_timeout: Duration,
+    /// Sender ids allowed to run admin commands (`NANOCLAW_ADMIN_USER_IDS`).
+    pub admins: Vec<String>,
+    /// Messages API base (the host's proxy).
+    pub anthropic_base_url: String,
+    /// Key for it (the proxy's placeholder token).
+    pub anthropic_api_key: Option<String>,
+    /// Bearer token alternative (`ANTHROPIC_AUTH_TOKEN`).
+    pub anthropic_auth_token: Option<String>,
+    /// OpenAI-compatible base, with `/v1`.
+    pub openai_base_url: String,
+    /// Key for it (optional for local servers).
+    pub openai_api_key: Option<String>,
+    /// Model call attempts (`NANOCLAW_RETRY_ATTEMPTS`).
+    pub retry_attempts: u32,
+    /// First retry backoff (`NANOCLAW_RETRY_BASE_MS`).
+    pub retry_base: Duration,
 }
 
 fn var(k: &str) -> Option<String> {
@@ -85,6 +101,16 @@ impl Config {
             max_steps: num("NANOCLAW_MAX_STEPS", 50).max(1) as u32,
             question_timeout: millis("NANOCLAW_QUESTION_TIMEOUT_MS", 600_000),
             system_timeout: millis("NANOCLAW_SYSTEM_TIMEOUT_MS", 30_000),
+            admins: crate::commands::admins_from_env(),
+            anthropic_base_url: var("ANTHROPIC_BASE_URL")
+                .unwrap_or_else(|| "https://api.anthropic.com".into()),
+            anthropic_api_key: var("ANTHROPIC_API_KEY"),
+            anthropic_auth_token: var("ANTHROPIC_AUTH_TOKEN"),
+            openai_base_url: var("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_api_key: var("OPENAI_API_KEY"),
+            retry_attempts: num("NANOCLAW_RETRY_ATTEMPTS", 5).max(1) as u32,
+            retry_base: millis("NANOCLAW_RETRY_BASE_MS", 1000),
         }
     }
 }

@@ -126,11 +126,12 @@ impl Runner {
             tracing::info!(n, "cleared processing acks of a previous runner");
         }
         Ok(Self {
+            admins: cfg.admins.clone(),
             cfg,
             provider,
             store,
             tools,
-            admins: commands::admins_from_env(),
+
             first_poll: true,
             last_counter: None,
             next_due: None,

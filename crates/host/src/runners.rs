@@ -278,6 +278,15 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         "NANOCLAW_MODEL",
         "NANOCLAW_POLL_MS",
         "NANOCLAW_HEARTBEAT_MS",
+        "NANOCLAW_IDLE_POLL_MS",
+        "NANOCLAW_CONTEXT_LIMIT",
+        "NANOCLAW_MAX_TOKENS",
+        "NANOCLAW_MAX_STEPS",
+        "NANOCLAW_RETRY_BASE_MS",
+        "NANOCLAW_RETRY_ATTEMPTS",
+        "NANOCLAW_QUESTION_TIMEOUT_MS",
+        "NANOCLAW_SYSTEM_TIMEOUT_MS",
+        "NANOCLAW_CLAUDE_BIN",
         "RUST_LOG",
     ] {
         if let Some(v) = host.settings.get(key) {

@@ -23,20 +23,17 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
-    /// From `ANTHROPIC_BASE_URL` and `ANTHROPIC_API_KEY` (or `ANTHROPIC_AUTH_TOKEN` as a bearer).
-    pub fn from_env(model: Option<String>) -> anyhow::Result<Self> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let key = var("ANTHROPIC_API_KEY");
-        let bearer = var("ANTHROPIC_AUTH_TOKEN");
-        if key.is_none() && bearer.is_none() {
+    /// From the configured base URL and key (the host's proxy and placeholder token).
+    pub fn new(cfg: &crate::Config) -> anyhow::Result<Self> {
+        if cfg.anthropic_api_key.is_none() && cfg.anthropic_auth_token.is_none() {
             anyhow::bail!("the anthropic provider needs ANTHROPIC_API_KEY (given by the host's credential proxy)");
         }
         Ok(Self {
             http: reqwest::Client::new(),
-            base: var("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
-            key,
-            bearer,
-            model: model.unwrap_or_else(|| DEFAULT_MODEL.into()),
+            base: cfg.anthropic_base_url.clone(),
+            key: cfg.anthropic_api_key.clone(),
+            bearer: cfg.anthropic_auth_token.clone(),
+            model: cfg.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into()),
         })
     }
 

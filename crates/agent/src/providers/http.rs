@@ -113,17 +113,11 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// From `NANOCLAW_RETRY_BASE_MS` (default 1000) and `NANOCLAW_RETRY_ATTEMPTS` (default 5).
-    pub fn from_env() -> Self {
-        let num = |k: &str, d: u64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
+    /// The configured policy.
+    pub fn from_config(cfg: &crate::Config) -> Self {
         Self {
-            attempts: num("NANOCLAW_RETRY_ATTEMPTS", 5).max(1) as u32,
-            base: Duration::from_millis(num("NANOCLAW_RETRY_BASE_MS", 1000)),
+            attempts: cfg.retry_attempts,
+            base: cfg.retry_base,
             max: Duration::from_secs(60),
         }
     }

@@ -63,15 +63,11 @@ pub fn by_name(name: &str, cfg: &Config, tools: Arc<Toolbox>) -> anyhow::Result<
     Ok(match name {
         "mock" => Box::new(mock::Mock),
         "anthropic" => Box::new(native::Native::new(
-            anthropic::Anthropic::from_env(cfg.model.clone())?,
+            anthropic::Anthropic::new(cfg)?,
             cfg,
             tools,
         )),
-        "openai" => Box::new(native::Native::new(
-            openai::OpenAi::from_env(cfg.model.clone()),
-            cfg,
-            tools,
-        )),
+        "openai" => Box::new(native::Native::new(openai::OpenAi::new(cfg), cfg, tools)),
         other => {
             anyhow::bail!("unknown provider {other:?} (available: anthropic, openai, claude, mock)")
         }

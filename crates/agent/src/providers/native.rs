@@ -70,7 +70,7 @@ impl<W: Wire> Native<W> {
             store: tools.store.clone(),
             tools,
             cfg: cfg.clone(),
-            retry: Retry::from_env(),
+            retry: Retry::from_config(cfg),
             history: None,
             last_tokens: 0,
         }

@@ -23,14 +23,13 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    /// From `OPENAI_BASE_URL` (including `/v1`) and `OPENAI_API_KEY` (optional for local servers).
-    pub fn from_env(model: Option<String>) -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    /// From the configured base URL (including `/v1`) and key (optional for local servers).
+    pub fn new(cfg: &crate::Config) -> Self {
         Self {
             http: reqwest::Client::new(),
-            base: var("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
-            key: var("OPENAI_API_KEY"),
-            model: model.unwrap_or_else(|| DEFAULT_MODEL.into()),
+            base: cfg.openai_base_url.clone(),
+            key: cfg.openai_api_key.clone(),
+            model: cfg.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into()),
         }
     }
 
