@@ -15,7 +15,11 @@ fn toolbox(ws: &Ws) -> Arc<Toolbox> {
     let store = Store::open(ws.path()).unwrap().shared();
     let tb = Toolbox::new(&ws.cfg("mock"), store, Set::All);
     tb.set_turn(TurnInfo {
-        route: Route { channel_type: Some("telegram".into()), platform_id: Some("telegram:5".into()), thread_id: Some("77".into()) },
+        route: Route {
+            channel_type: Some("telegram".into()),
+            platform_id: Some("telegram:5".into()),
+            thread_id: Some("77".into()),
+        },
         in_reply_to: Some("in-1".into()),
     });
     Arc::new(tb)
@@ -23,7 +27,13 @@ fn toolbox(ws: &Ws) -> Arc<Toolbox> {
 
 fn ws_with_dests() -> Ws {
     let ws = Ws::new();
-    ws.destination("family", "channel", Some("telegram"), Some("telegram:-100"), None);
+    ws.destination(
+        "family",
+        "channel",
+        Some("telegram"),
+        Some("telegram:-100"),
+        None,
+    );
     ws.destination("helper", "agent", None, None, Some("ag-helper"));
     ws
 }
@@ -63,7 +73,11 @@ fn host_answers(ws: &Ws, status: &'static str, result: Value) -> std::thread::Jo
                     let req = v["payload"]["requestId"].as_str().unwrap().to_string();
                     if answered.insert(req.clone()) {
                         let inb = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-                        let seq: i64 = inb.query_row("SELECT COALESCE(MAX(seq),0)+2 FROM messages_in", [], |r| r.get(0)).unwrap();
+                        let seq: i64 = inb
+                            .query_row("SELECT COALESCE(MAX(seq),0)+2 FROM messages_in", [], |r| {
+                                r.get(0)
+                            })
+                            .unwrap();
                         let content = json!({"action": v["action"], "status": status, "result": result, "requestId": req});
                         inb.execute(
                             "INSERT INTO messages_in(id, seq, kind, timestamp, content) VALUES (?1, ?2, 'system', '2026-01-01T00:00:00.000Z', ?3)",
@@ -84,15 +98,29 @@ async fn send_message_default_and_named_and_bad_destination() {
     let tb = toolbox(&ws);
     ok(&tb, "send_message", json!({"text": "on my way"})).await;
     let o = last(&ws);
-    assert_eq!((o.kind.as_str(), o.content["text"].as_str()), ("chat", Some("on my way")));
+    assert_eq!(
+        (o.kind.as_str(), o.content["text"].as_str()),
+        ("chat", Some("on my way"))
+    );
     assert_eq!(o.platform_id.as_deref(), Some("telegram:5"));
     assert_eq!(o.thread_id.as_deref(), Some("77"));
     assert_eq!(o.in_reply_to.as_deref(), Some("in-1"));
-    ok(&tb, "send_message", json!({"text": "hi all", "to": "family"})).await;
+    ok(
+        &tb,
+        "send_message",
+        json!({"text": "hi all", "to": "family"}),
+    )
+    .await;
     let o = last(&ws);
-    assert_eq!((o.channel_type.as_deref(), o.platform_id.as_deref()), (Some("telegram"), Some("telegram:-100")));
+    assert_eq!(
+        (o.channel_type.as_deref(), o.platform_id.as_deref()),
+        (Some("telegram"), Some("telegram:-100"))
+    );
     let e = err(&tb, "send_message", json!({"text": "x", "to": "strangers"})).await;
-    assert!(e.contains("unknown destination") && e.contains("family"), "{e}");
+    assert!(
+        e.contains("unknown destination") && e.contains("family"),
+        "{e}"
+    );
     err(&tb, "send_message", json!({"text": "  "})).await;
     assert_eq!(ws.out().len(), 2);
 }
@@ -102,15 +130,34 @@ async fn send_file_copies_into_outbox_and_refuses_outside_paths() {
     let ws = ws_with_dests();
     let tb = toolbox(&ws);
     std::fs::write(ws.agent().join("report.pdf"), b"%PDF-1.4 data").unwrap();
-    ok(&tb, "send_file", json!({"path": "report.pdf", "text": "here", "filename": "May.pdf"})).await;
+    ok(
+        &tb,
+        "send_file",
+        json!({"path": "report.pdf", "text": "here", "filename": "May.pdf"}),
+    )
+    .await;
     let o = last(&ws);
     assert_eq!(o.content["files"], json!(["May.pdf"]));
     assert_eq!(o.content["text"], "here");
     let copied = ws.path().join("outbox").join(&o.id).join("May.pdf");
     assert_eq!(std::fs::read(copied).unwrap(), b"%PDF-1.4 data");
-    assert!(err(&tb, "send_file", json!({"path": "/etc/passwd"})).await.contains("outside the workspace"));
-    assert!(err(&tb, "send_file", json!({"path": "report.pdf", "filename": "../x"})).await.contains("invalid"));
-    assert!(err(&tb, "send_file", json!({"path": "report.pdf", "to": "nobody"})).await.contains("unknown destination"));
+    assert!(err(&tb, "send_file", json!({"path": "/etc/passwd"}))
+        .await
+        .contains("outside the workspace"));
+    assert!(err(
+        &tb,
+        "send_file",
+        json!({"path": "report.pdf", "filename": "../x"})
+    )
+    .await
+    .contains("invalid"));
+    assert!(err(
+        &tb,
+        "send_file",
+        json!({"path": "report.pdf", "to": "nobody"})
+    )
+    .await
+    .contains("unknown destination"));
     assert_eq!(ws.out().len(), 1);
 }
 
@@ -122,12 +169,25 @@ async fn edit_and_reaction_reference_existing_seqs() {
     let sent = last(&ws).seq;
     ok(&tb, "edit_message", json!({"seq": sent, "text": "final"})).await;
     let o = last(&ws);
-    assert_eq!(o.content, json!({"operation": "edit", "messageId": sent, "text": "final"}));
+    assert_eq!(
+        o.content,
+        json!({"operation": "edit", "messageId": sent, "text": "final"})
+    );
     let inbound = ws.chat("hello");
-    let in_seq: i64 = ws.inbound().query_row("SELECT seq FROM messages_in WHERE id=?1", [&inbound], |r| r.get(0)).unwrap();
+    let in_seq: i64 = ws
+        .inbound()
+        .query_row("SELECT seq FROM messages_in WHERE id=?1", [&inbound], |r| {
+            r.get(0)
+        })
+        .unwrap();
     ok(&tb, "add_reaction", json!({"seq": in_seq, "emoji": "👍"})).await;
-    assert_eq!(last(&ws).content, json!({"operation": "reaction", "messageId": in_seq, "emoji": "👍"}));
-    assert!(err(&tb, "edit_message", json!({"seq": 999, "text": "x"})).await.contains("no message with seq 999"));
+    assert_eq!(
+        last(&ws).content,
+        json!({"operation": "reaction", "messageId": in_seq, "emoji": "👍"})
+    );
+    assert!(err(&tb, "edit_message", json!({"seq": 999, "text": "x"}))
+        .await
+        .contains("no message with seq 999"));
     err(&tb, "add_reaction", json!({"seq": in_seq, "emoji": ""})).await;
 }
 
@@ -135,7 +195,12 @@ async fn edit_and_reaction_reference_existing_seqs() {
 async fn send_card_and_bad_card() {
     let ws = ws_with_dests();
     let tb = toolbox(&ws);
-    ok(&tb, "send_card", json!({"card": {"title": "Weather", "body": "Sunny"}, "to": "family"})).await;
+    ok(
+        &tb,
+        "send_card",
+        json!({"card": {"title": "Weather", "body": "Sunny"}, "to": "family"}),
+    )
+    .await;
     let o = last(&ws);
     assert_eq!(o.content["card"]["title"], "Weather");
     assert_eq!(o.content["fallbackText"], "Weather");
@@ -169,17 +234,41 @@ async fn ask_user_question_waits_for_the_answer() {
     });
     let mut tbm = Arc::try_unwrap(tb).ok().unwrap();
     tbm.question_timeout = Duration::from_secs(5);
-    let text = ok(&tbm, "ask_user_question", json!({"title": "Drink", "question": "Tea or coffee?", "options": ["Tea", "Coffee"]})).await;
+    let text = ok(
+        &tbm,
+        "ask_user_question",
+        json!({"title": "Drink", "question": "Tea or coffee?", "options": ["Tea", "Coffee"]}),
+    )
+    .await;
     answer.join().unwrap();
     assert_eq!(text, "the user chose: Tea");
-    let o = ws.out().into_iter().find(|o| o.content["operation"] == "ask_question").unwrap();
+    let o = ws
+        .out()
+        .into_iter()
+        .find(|o| o.content["operation"] == "ask_question")
+        .unwrap();
     assert_eq!(o.content["options"], json!(["Tea", "Coffee"]));
     assert_eq!(o.content["title"], "Drink");
-    assert_eq!(ws.ack_status("ans").as_deref(), Some("completed"), "the answer does not start another turn");
+    assert_eq!(
+        ws.ack_status("ans").as_deref(),
+        Some("completed"),
+        "the answer does not start another turn"
+    );
     // Without options it refuses; without an answer it times out with a clear error.
-    err(&tbm, "ask_user_question", json!({"title": "x", "question": "y", "options": []})).await;
+    err(
+        &tbm,
+        "ask_user_question",
+        json!({"title": "x", "question": "y", "options": []}),
+    )
+    .await;
     tbm.question_timeout = Duration::from_millis(100);
-    assert!(err(&tbm, "ask_user_question", json!({"title": "x", "question": "y", "options": ["a"]})).await.contains("no answer"));
+    assert!(err(
+        &tbm,
+        "ask_user_question",
+        json!({"title": "x", "question": "y", "options": ["a"]})
+    )
+    .await
+    .contains("no answer"));
 }
 
 #[tokio::test]
@@ -187,7 +276,12 @@ async fn scheduling_tools_are_system_requests_answered_by_the_host() {
     let ws = ws_with_dests();
     let tb = toolbox(&ws);
     let host = host_answers(&ws, "ok", json!("task-1"));
-    let text = ok(&tb, "schedule_task", json!({"prompt": "water plants", "cron": "0 9 * * *", "script": "echo hi"})).await;
+    let text = ok(
+        &tb,
+        "schedule_task",
+        json!({"prompt": "water plants", "cron": "0 9 * * *", "script": "echo hi"}),
+    )
+    .await;
     assert_eq!(text, "task-1");
     let o = last(&ws);
     assert_eq!(o.kind, "system");
@@ -197,17 +291,28 @@ async fn scheduling_tools_are_system_requests_answered_by_the_host() {
     for tool in ["pause_task", "resume_task", "cancel_task"] {
         ok(&tb, tool, json!({"id": "task-1"})).await;
         let o = last(&ws);
-        assert_eq!((o.kind.as_str(), o.content["action"].as_str()), ("system", Some(tool)));
+        assert_eq!(
+            (o.kind.as_str(), o.content["action"].as_str()),
+            ("system", Some(tool))
+        );
         assert_eq!(o.content["payload"]["id"], "task-1");
     }
     host.join().unwrap();
     err(&tb, "schedule_task", json!({"prompt": "x"})).await;
-    err(&tb, "schedule_task", json!({"prompt": "x", "at": "tomorrow"})).await;
+    err(
+        &tb,
+        "schedule_task",
+        json!({"prompt": "x", "at": "tomorrow"}),
+    )
+    .await;
     err(&tb, "pause_task", json!({})).await;
     // list_tasks reads the host's task rows directly.
     ws.inbound().execute("INSERT INTO messages_in(id, seq, kind, timestamp, content, status, series_id, recurrence, process_after) VALUES ('t1', 9000, 'task', '2026-01-01T00:00:00.000Z', '{\"prompt\":\"water plants\"}', 'pending', 'task-1', '0 9 * * *', '2026-01-02T09:00:00.000Z')", []).unwrap();
     let list = ok(&tb, "list_tasks", json!({})).await;
-    assert!(list.contains("task-1") && list.contains("water plants"), "{list}");
+    assert!(
+        list.contains("task-1") && list.contains("water plants"),
+        "{list}"
+    );
 }
 
 #[tokio::test]
@@ -215,7 +320,9 @@ async fn host_errors_come_back_as_tool_errors() {
     let ws = ws_with_dests();
     let tb = toolbox(&ws);
     let host = host_answers(&ws, "error", json!("no such task"));
-    assert!(err(&tb, "cancel_task", json!({"id": "nope"})).await.contains("no such task"));
+    assert!(err(&tb, "cancel_task", json!({"id": "nope"}))
+        .await
+        .contains("no such task"));
     host.join().unwrap();
 }
 
@@ -223,29 +330,78 @@ async fn host_errors_come_back_as_tool_errors() {
 async fn agents_and_self_modification_requests() {
     let ws = ws_with_dests();
     let tb = toolbox(&ws);
-    ok(&tb, "send_to_agent", json!({"to": "helper", "text": "research this"})).await;
+    ok(
+        &tb,
+        "send_to_agent",
+        json!({"to": "helper", "text": "research this"}),
+    )
+    .await;
     let o = last(&ws);
-    assert_eq!((o.channel_type.as_deref(), o.platform_id.as_deref()), (Some("agent"), Some("ag-helper")));
-    assert!(err(&tb, "send_to_agent", json!({"to": "family", "text": "x"})).await.contains("not an agent"));
-    assert!(err(&tb, "send_to_agent", json!({"to": "ghost", "text": "x"})).await.contains("unknown destination"));
+    assert_eq!(
+        (o.channel_type.as_deref(), o.platform_id.as_deref()),
+        (Some("agent"), Some("ag-helper"))
+    );
+    assert!(
+        err(&tb, "send_to_agent", json!({"to": "family", "text": "x"}))
+            .await
+            .contains("not an agent")
+    );
+    assert!(
+        err(&tb, "send_to_agent", json!({"to": "ghost", "text": "x"}))
+            .await
+            .contains("unknown destination")
+    );
 
     let host = host_answers(&ws, "ok", json!("created agent researcher"));
-    assert_eq!(ok(&tb, "create_agent", json!({"name": "Researcher", "instructions": "dig"})).await, "created agent researcher");
+    assert_eq!(
+        ok(
+            &tb,
+            "create_agent",
+            json!({"name": "Researcher", "instructions": "dig"})
+        )
+        .await,
+        "created agent researcher"
+    );
     assert_eq!(last(&ws).content["payload"]["name"], "Researcher");
     host.join().unwrap();
     err(&tb, "create_agent", json!({"name": "../.."})).await;
 
-    ok(&tb, "install_packages", json!({"apt": ["ffmpeg"], "npm": ["@scope/pkg@1.2.3"], "reason": "video"})).await;
+    ok(
+        &tb,
+        "install_packages",
+        json!({"apt": ["ffmpeg"], "npm": ["@scope/pkg@1.2.3"], "reason": "video"}),
+    )
+    .await;
     let o = last(&ws);
     assert_eq!(o.content["action"], "install_packages");
     assert_eq!(o.content["payload"]["apt"], json!(["ffmpeg"]));
-    assert!(err(&tb, "install_packages", json!({"apt": ["ffmpeg; rm -rf /"], "reason": "x"})).await.contains("not valid"));
+    assert!(err(
+        &tb,
+        "install_packages",
+        json!({"apt": ["ffmpeg; rm -rf /"], "reason": "x"})
+    )
+    .await
+    .contains("not valid"));
     let many: Vec<String> = (0..21).map(|i| format!("p{i}")).collect();
-    assert!(err(&tb, "install_packages", json!({"apt": many, "reason": "x"})).await.contains("at most 20"));
+    assert!(
+        err(&tb, "install_packages", json!({"apt": many, "reason": "x"}))
+            .await
+            .contains("at most 20")
+    );
 
-    ok(&tb, "add_mcp_server", json!({"name": "weather", "command": "weather-mcp", "args": ["--fast"]})).await;
+    ok(
+        &tb,
+        "add_mcp_server",
+        json!({"name": "weather", "command": "weather-mcp", "args": ["--fast"]}),
+    )
+    .await;
     assert_eq!(last(&ws).content["payload"]["command"], "weather-mcp");
-    err(&tb, "add_mcp_server", json!({"name": "../x", "command": "y"})).await;
+    err(
+        &tb,
+        "add_mcp_server",
+        json!({"name": "../x", "command": "y"}),
+    )
+    .await;
 
     ok(&tb, "request_rebuild", json!({"reason": "new packages"})).await;
     assert_eq!(last(&ws).content["action"], "request_rebuild");
@@ -255,19 +411,65 @@ async fn agents_and_self_modification_requests() {
 async fn builtin_tools_edges() {
     let ws = Ws::new();
     let tb = toolbox(&ws);
-    ok(&tb, "write", json!({"path": "dir/a.md", "content": "alpha\nbeta\n"})).await;
-    assert!(ok(&tb, "read", json!({"path": "dir/a.md", "offset": 2, "limit": 1})).await.contains("2\tbeta"));
-    assert!(ok(&tb, "glob", json!({"pattern": "**/*.md"})).await.contains("dir/a.md"));
-    assert!(ok(&tb, "grep", json!({"pattern": "be.a"})).await.contains("dir/a.md:2:beta"));
+    ok(
+        &tb,
+        "write",
+        json!({"path": "dir/a.md", "content": "alpha\nbeta\n"}),
+    )
+    .await;
+    assert!(ok(
+        &tb,
+        "read",
+        json!({"path": "dir/a.md", "offset": 2, "limit": 1})
+    )
+    .await
+    .contains("2\tbeta"));
+    assert!(ok(&tb, "glob", json!({"pattern": "**/*.md"}))
+        .await
+        .contains("dir/a.md"));
+    assert!(ok(&tb, "grep", json!({"pattern": "be.a"}))
+        .await
+        .contains("dir/a.md:2:beta"));
     ok(&tb, "write", json!({"path": "dup.txt", "content": "x x"})).await;
-    assert!(err(&tb, "edit", json!({"path": "dup.txt", "old_string": "x", "new_string": "y"})).await.contains("2 times"));
-    ok(&tb, "edit", json!({"path": "dup.txt", "old_string": "x", "new_string": "y", "replace_all": true})).await;
-    assert!(err(&tb, "write", json!({"path": "../inbound.db", "content": ""})).await.contains("protected"));
-    assert!(err(&tb, "bash", json!({"command": "exit 3"})).await.contains("exit status 3"));
-    let slow = err(&tb, "bash", json!({"command": "sleep 5", "timeout_ms": 200})).await;
+    assert!(err(
+        &tb,
+        "edit",
+        json!({"path": "dup.txt", "old_string": "x", "new_string": "y"})
+    )
+    .await
+    .contains("2 times"));
+    ok(
+        &tb,
+        "edit",
+        json!({"path": "dup.txt", "old_string": "x", "new_string": "y", "replace_all": true}),
+    )
+    .await;
+    assert!(err(
+        &tb,
+        "write",
+        json!({"path": "../inbound.db", "content": ""})
+    )
+    .await
+    .contains("protected"));
+    assert!(err(&tb, "bash", json!({"command": "exit 3"}))
+        .await
+        .contains("exit status 3"));
+    let slow = err(
+        &tb,
+        "bash",
+        json!({"command": "sleep 5", "timeout_ms": 200}),
+    )
+    .await;
     assert!(slow.contains("timed out"), "{slow}");
-    let big = ok(&tb, "bash", json!({"command": "head -c 100000 /dev/zero | tr '\\0' a"})).await;
+    let big = ok(
+        &tb,
+        "bash",
+        json!({"command": "head -c 100000 /dev/zero | tr '\\0' a"}),
+    )
+    .await;
     assert!(big.contains("output truncated"));
-    assert!(err(&tb, "web_fetch", json!({"url": "file:///etc/passwd"})).await.contains("only http"));
+    assert!(err(&tb, "web_fetch", json!({"url": "file:///etc/passwd"}))
+        .await
+        .contains("only http"));
     assert!(err(&tb, "nope", json!({})).await.contains("unknown tool"));
 }

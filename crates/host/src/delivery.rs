@@ -508,11 +508,8 @@ async fn deliver_one(
             return fate("failed", None, false);
         }
     };
-    if let Outbound::System { action, .. } = &content {
-        // System actions (approvals, scheduling, self-modification) arrive with their issues;
-        // until then the agent is told the action is not available instead of hearing nothing.
-        let reply = serde_json::json!({"action": action, "status": "error", "result": format!("action {action:?} is not supported by this host yet")});
-        host.write_system(sess, reply.to_string()).await?;
+    if let Outbound::System { action, payload } = &content {
+        crate::actions::handle(host, sess, action, payload).await?;
         return fate("delivered", None, false);
     }
     let (ct, pid) = match (&row.channel_type, &row.platform_id) {

@@ -1,6 +1,7 @@
 //! The NanoClaw host: receives platform messages, routes them into per-session SQLite files,
 //! runs each session's agent-runner, and delivers its replies. See docs/ARCHITECTURE.md.
 
+pub mod actions;
 pub mod agents;
 pub mod channels;
 pub mod config;

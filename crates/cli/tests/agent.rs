@@ -1,0 +1,182 @@
+//! The agent brain end to end: real `nanoclaw run` + `nanoclaw-agent` (process runtime) with
+//! the anthropic provider talking to the testkit's fake Messages API through the host's
+//! credential proxy; system actions answered by the host.
+
+use std::time::Duration;
+
+use nanoclaw_testkit::fake_model::{FakeModel, Reply};
+use nanoclaw_testkit::{eventually, TestHome};
+use serde_json::json;
+
+const REAL_KEY: &str = "sk-ant-real-0123456789";
+
+fn home_for(fake: &FakeModel) -> TestHome {
+    TestHome::new()
+        .env("NANOCLAW_PROVIDER", "anthropic")
+        .env("ANTHROPIC_BASE_URL", &fake.anthropic_url())
+        .env("ANTHROPIC_API_KEY", REAL_KEY)
+        .env("NANOCLAW_RETRY_BASE_MS", "10")
+}
+
+fn chat(home: &TestHome, text: &str) -> String {
+    let o = home.run(&["chat", "-m", text, "--timeout", "30"]);
+    assert!(
+        o.status.success(),
+        "chat failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn tool_loop_through_the_proxy_with_the_real_key_only_upstream() {
+    let fake = FakeModel::start();
+    fake.require_key(REAL_KEY);
+    let home = home_for(&fake);
+    let host = home.start_host(&[]);
+    std::fs::create_dir_all(home.path().join("groups/main")).unwrap();
+    std::fs::write(home.path().join("groups/main/notes.txt"), "buy oat milk\n").unwrap();
+    fake.push([
+        Reply::tool("read", json!({"path": "notes.txt"})),
+        Reply::text("Your note says: buy oat milk."),
+    ]);
+    assert_eq!(
+        chat(&home, "what does my note say?"),
+        "Your note says: buy oat milk."
+    );
+
+    // The fake saw the real key on every request; the runner never had it.
+    let reqs = fake.received();
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        assert_eq!(
+            r.headers.get("x-api-key").map(String::as_str),
+            Some(REAL_KEY)
+        );
+    }
+    assert!(reqs[1].last_user_text().contains("buy oat milk"));
+    let pids = nanoclaw_testkit::runner_pids(home.path());
+    assert_eq!(pids.len(), 1, "one runner for the session");
+    let env =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/environ", pids[0])).unwrap())
+            .into_owned();
+    assert!(
+        !env.contains(REAL_KEY),
+        "the real key is not in the runner's environment"
+    );
+    assert!(
+        env.contains("ANTHROPIC_API_KEY=ncp-"),
+        "the runner holds only a placeholder token"
+    );
+    assert!(
+        env.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:"),
+        "the runner talks to the proxy"
+    );
+    // Nor in any file a runner can see or any log.
+    for dir in [
+        home.path().join("data/v2-sessions"),
+        home.path().join("groups"),
+        home.path().join("logs"),
+    ] {
+        for e in walk(&dir) {
+            let bytes = std::fs::read(&e).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(REAL_KEY),
+                "key leaked into {}",
+                e.display()
+            );
+        }
+    }
+    host.stop();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_bad_key_reaches_the_user_as_an_auth_problem() {
+    let fake = FakeModel::start();
+    fake.require_key("sk-something-else");
+    let home = home_for(&fake);
+    let o = home.run(&["chat", "-m", "hello", "--timeout", "30"]);
+    let answer = String::from_utf8_lossy(&o.stdout);
+    assert!(answer.contains("authentication problem"), "{answer}");
+    assert!(
+        !o.status.success(),
+        "a failed turn is a failed chat command"
+    );
+}
+
+#[test]
+fn scheduled_task_runs_and_new_agent_is_created() {
+    let fake = FakeModel::start();
+    let at = nanoclaw_protocol::time::fmt(chrono::Utc::now() + chrono::Duration::seconds(2));
+    fake.respond_with(move |req| {
+        let last = req.last_user_text();
+        Some(if last.contains("<scheduled_task") {
+            Reply::text("Time to water the plants!")
+        } else if last.contains("remind me") {
+            Reply::tool(
+                "schedule_task",
+                json!({"prompt": "water the plants", "at": at}),
+            )
+        } else if last.contains("make a helper") {
+            Reply::tool(
+                "create_agent",
+                json!({"name": "Research Helper", "instructions": "You research."}),
+            )
+        } else {
+            Reply::text(&format!("tool said: {last}"))
+        })
+    });
+    let home = home_for(&fake);
+    let host = home.start_host(&[]);
+    let answer = chat(&home, "remind me to water the plants");
+    assert!(answer.contains("scheduled; next run"), "{answer}");
+    let fired = eventually(Duration::from_secs(20), || {
+        home.transcript()
+            .into_iter()
+            .find(|l| l.to_string().contains("Time to water the plants!"))
+    });
+    assert!(
+        fired.is_some(),
+        "the task ran and its answer reached the chat: {:?}",
+        home.transcript()
+    );
+
+    let answer = chat(&home, "make a helper");
+    assert!(answer.contains("created agent Research Helper"), "{answer}");
+    let c = home.central();
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM agent_groups WHERE folder='research-helper'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let dests: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM agent_destinations WHERE target_type='agent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dests, 2, "destinations both ways");
+    assert!(
+        std::fs::read_to_string(home.path().join("groups/research-helper/CLAUDE.md"))
+            .unwrap()
+            .contains("You research.")
+    );
+    host.stop();
+}

@@ -1,0 +1,269 @@
+//! System actions: `kind:'system'` messages_out rows are requests the host executes with
+//! permission checks and answers with a `system` messages_in row echoing the `requestId`
+//! (DESIGN §4, §6). Tasks live in the session's own inbound.db (task rows with process_after,
+//! recurrence and a series id), so scheduling needs no table of its own.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use rusqlite::params;
+use serde_json::{json, Value};
+
+use crate::db;
+use crate::sessions::{self, NewInbound};
+use crate::Host;
+
+/// How long a self-modification request waits for an approver.
+const APPROVAL_TTL_DAYS: i64 = 7;
+
+/// Executes one request and writes the answer into the asking session.
+pub async fn handle(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    action: &str,
+    payload: &Value,
+) -> anyhow::Result<()> {
+    let result = match action {
+        "schedule_task" => schedule(host, sess, payload).await,
+        "pause_task" => set_task_status(host, sess, payload, &["pending"], Some("paused")).await,
+        "resume_task" => set_task_status(host, sess, payload, &["paused"], Some("pending")).await,
+        "cancel_task" => set_task_status(host, sess, payload, &["pending", "paused"], None).await,
+        "create_agent" => create_agent(host, sess, payload).await,
+        "install_packages" | "add_mcp_server" | "request_rebuild" => {
+            park_for_approval(host, sess, action, payload).await
+        }
+        other => Err(format!("action {other:?} is not supported by this host")),
+    };
+    let (status, result) = match result {
+        Ok(Reply::Done(r)) => ("ok", r),
+        Ok(Reply::Pending(r)) => ("pending", r),
+        Err(e) => {
+            tracing::warn!(session = %sess.id, action, error = %e, "system action refused");
+            ("error", json!(e))
+        }
+    };
+    let mut reply = json!({"action": action, "status": status, "result": result});
+    if let Some(r) = payload.get("requestId") {
+        reply["requestId"] = r.clone();
+    }
+    host.write_system(sess, reply.to_string()).await
+}
+
+/// An action's outcome.
+enum Reply {
+    /// Done; the result.
+    Done(Value),
+    /// Waiting for someone (an approver).
+    Pending(Value),
+}
+
+type Outcome = Result<Reply, String>;
+
+fn text(payload: &Value, key: &str) -> Option<String> {
+    payload
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `at` in the agent's local time (or with an explicit offset) → UTC.
+fn parse_at(at: &str, tz: Tz) -> Result<chrono::DateTime<Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(at, f) {
+            return tz
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| format!("{at} does not exist in {}", tz.name()));
+        }
+    }
+    Err(format!("`at` {at:?} is not an ISO date-time"))
+}
+
+async fn schedule(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> Outcome {
+    let prompt = text(p, "prompt").ok_or("prompt is required")?;
+    let tz = host.settings.timezone();
+    let now = Utc::now();
+    let (when, cron) = match (text(p, "at"), text(p, "cron")) {
+        (Some(at), None) => (parse_at(&at, tz)?, None),
+        (None, Some(cron)) => {
+            let next = crate::scheduling::next_occurrence(&cron, tz, now, now)
+                .map_err(|e| e.to_string())?;
+            (next, Some(cron))
+        }
+        _ => return Err("give either `at` or `cron`".into()),
+    };
+    let mut content = json!({"prompt": prompt});
+    if let Some(s) = text(p, "script") {
+        content["script"] = json!(s);
+    }
+    let route = host.default_route(sess).await.map_err(|e| e.to_string())?;
+    let series = nanoclaw_protocol::new_id("task");
+    let mut row = NewInbound::new("task", content.to_string());
+    row.process_after = Some(nanoclaw_protocol::time::fmt(when));
+    row.recurrence = cron.clone();
+    row.series_id = Some(series.clone());
+    if let Some((ct, pid)) = route {
+        row.channel_type = Some(ct);
+        row.platform_id = Some(pid);
+        row.thread_id = sess.thread_id.clone();
+    }
+    let dir = session_dir(host, sess)?;
+    sessions::write_inbound_batched(&dir, vec![row])
+        .await
+        .map_err(|e| e.to_string())?;
+    // The runner sleeps until the row is due; make sure a timer wakes the session then.
+    host.wake(&sess.id).await;
+    let local = when.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
+    Ok(Reply::Done(json!(format!(
+        "task {series} scheduled; next run {local}{}",
+        cron.map(|c| format!(", recurring ({c})"))
+            .unwrap_or_default()
+    ))))
+}
+
+fn session_dir(host: &Host, sess: &db::sessions::Session) -> Result<std::path::PathBuf, String> {
+    Ok(host
+        .home
+        .session(&sess.agent_group_id, &sess.id)
+        .map_err(|e| e.to_string())?
+        .dir()
+        .to_path_buf())
+}
+
+async fn set_task_status(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    p: &Value,
+    from: &'static [&'static str],
+    to: Option<&'static str>,
+) -> Outcome {
+    let id = text(p, "id").ok_or("id is required")?;
+    let dir = session_dir(host, sess)?;
+    let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let _g = sessions::write_lock(&dir);
+        let c = nanoclaw_protocol::schema::open_inbound_write(&dir)?;
+        let sql_from = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+        let n = match to {
+            Some(status) => c.execute(
+                &format!("UPDATE messages_in SET status = ?1 WHERE kind = 'task' AND (series_id = ?2 OR id = ?2) AND status IN ({sql_from})"),
+                params![status, id],
+            )?,
+            None => c.execute(
+                &format!("DELETE FROM messages_in WHERE kind = 'task' AND (series_id = ?1 OR id = ?1) AND status IN ({sql_from})"),
+                params![id],
+            )?,
+        };
+        Ok(n)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err(format!(
+            "no {} task {}",
+            from.join(" or "),
+            text(p, "id").unwrap_or_default()
+        ));
+    }
+    if to == Some("pending") {
+        host.wake(&sess.id).await;
+    }
+    Ok(Reply::Done(json!(format!(
+        "task {} {}",
+        text(p, "id").unwrap_or_default(),
+        match to {
+            Some("paused") => "paused",
+            Some(_) => "resumed",
+            None => "cancelled",
+        }
+    ))))
+}
+
+async fn create_agent(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> Outcome {
+    let name = text(p, "name").ok_or("name is required")?;
+    let folder = nanoclaw_protocol::names::normalize_folder(&name).map_err(|e| e.to_string())?;
+    let instructions = text(p, "instructions");
+    let creator = sess.agent_group_id.clone();
+    let home = host.home.clone();
+    let (f2, n2) = (folder.clone(), name.clone());
+    let created = host
+        .db
+        .call(move |c| {
+            if db::agent_groups::by_folder(c, &f2)?.is_some() {
+                return Ok(Err(format!("an agent with folder {f2:?} already exists")));
+            }
+            let me = db::agent_groups::get(c, &creator)?.ok_or_else(|| anyhow::anyhow!("creator group is gone"))?;
+            let g = db::agent_groups::create(c, &n2, &f2)?;
+            let now = nanoclaw_protocol::time::now();
+            // Destinations both ways, so each can address the other by folder name.
+            for (from, local, to) in [(&me.id, &g.folder, &g.id), (&g.id, &me.folder, &me.id)] {
+                c.execute(
+                    "INSERT OR IGNORE INTO agent_destinations(agent_group_id, local_name, target_type, target_id, created_at) VALUES (?1, ?2, 'agent', ?3, ?4)",
+                    params![from, local, to, now],
+                )?;
+            }
+            let dir = home.group_dir(&g.folder)?;
+            std::fs::create_dir_all(&dir)?;
+            Ok(Ok(g))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+    if let Some(i) = instructions {
+        let dir = host
+            .home
+            .group_dir(&created.folder)
+            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("CLAUDE.md"),
+            format!("# {}\n\n{i}\n", created.name),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let _ = host.refresh_projections().await;
+    Ok(Reply::Done(json!(format!(
+        "created agent {} (destination name {:?}); talk to it with send_to_agent",
+        created.name, created.folder
+    ))))
+}
+
+async fn park_for_approval(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    action: &str,
+    p: &Value,
+) -> Outcome {
+    let approval = nanoclaw_protocol::new_id("appr");
+    let (s, a, pl, g) = (
+        sess.id.clone(),
+        action.to_string(),
+        p.to_string(),
+        sess.agent_group_id.clone(),
+    );
+    let req = text(p, "requestId");
+    let id = approval.clone();
+    let approvers = host
+        .db
+        .call(move |c| {
+            let now = Utc::now();
+            c.execute(
+                "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, expires_at, status, title)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                params![id, s, req, a, pl, nanoclaw_protocol::time::fmt(now), g,
+                    nanoclaw_protocol::time::fmt(now + chrono::Duration::days(APPROVAL_TTL_DAYS)), format!("Agent asks: {a}")],
+            )?;
+            Ok(db::users::admin_ids(c, &g)?)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(session = %sess.id, action, approval = %approval, approvers = approvers.len(), "self-modification parked for approval");
+    Ok(Reply::Pending(json!(format!(
+        "waiting for an approver (approval {approval})"
+    ))))
+}
