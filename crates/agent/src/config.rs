@@ -56,6 +56,10 @@ pub struct Config {
     pub retry_attempts: u32,
     /// First retry backoff (`NANOCLAW_RETRY_BASE_MS`).
     pub retry_base: Duration,
+    /// The Claude Code CLI (`NANOCLAW_CLAUDE_BIN`, default `claude` on PATH).
+    pub claude_bin: PathBuf,
+    /// This runner's own executable (serves `mcp` to Claude Code).
+    pub self_bin: PathBuf,
 }
 
 fn var(k: &str) -> Option<String> {
@@ -111,6 +115,10 @@ impl Config {
             openai_api_key: var("OPENAI_API_KEY"),
             retry_attempts: num("NANOCLAW_RETRY_ATTEMPTS", 5).max(1) as u32,
             retry_base: millis("NANOCLAW_RETRY_BASE_MS", 1000),
+            claude_bin: var("NANOCLAW_CLAUDE_BIN")
+                .unwrap_or_else(|| "claude".into())
+                .into(),
+            self_bin: std::env::current_exe().unwrap_or_else(|_| "nanoclaw-agent".into()),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod format;
 pub mod heartbeat;
+pub mod mcp;
 pub mod output;
 pub mod poll;
 pub mod prompt;

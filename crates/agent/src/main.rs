@@ -14,6 +14,21 @@ fn main() -> ExitCode {
         )
         .init();
     let cfg = Config::from_env();
+    if std::env::args().nth(1).as_deref() == Some("mcp") {
+        // stdout is the MCP channel: logs stay on stderr (set up above).
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(nanoclaw_agent::mcp::serve(cfg)))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cfg.provider != "mock" && !["anthropic", "openai", "claude"].contains(&cfg.provider.as_str())
     {
         eprintln!(

@@ -1,6 +1,7 @@
 //! Providers behind one trait, chosen by name. Register new ones in [`by_name`].
 
 pub mod anthropic;
+pub mod claude;
 pub mod conversation;
 pub mod http;
 pub mod mock;
@@ -62,6 +63,7 @@ pub trait Provider: Send {
 pub fn by_name(name: &str, cfg: &Config, tools: Arc<Toolbox>) -> anyhow::Result<Box<dyn Provider>> {
     Ok(match name {
         "mock" => Box::new(mock::Mock),
+        "claude" => Box::new(claude::Claude::new(cfg, tools)),
         "anthropic" => Box::new(native::Native::new(
             anthropic::Anthropic::new(cfg)?,
             cfg,

@@ -1,0 +1,88 @@
+//! `nanoclaw-agent mcp`: the NanoClaw tools as a stdio MCP server (rmcp), for providers with a
+//! tool loop of their own (Claude Code). It shares nothing with the runner process but the
+//! session DBs: rows it writes take the next odd seq under SQLite's write lock like the runner's.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+
+use crate::store::Store;
+use crate::tools::{Set, Toolbox};
+use crate::Config;
+
+/// The MCP face of a toolbox.
+#[derive(Clone)]
+pub struct Server {
+    tools: Arc<Toolbox>,
+}
+
+impl Server {
+    /// A server over the session of `cfg`, offering the NanoClaw tools.
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let store = Store::open(&cfg.workspace)?.shared();
+        Ok(Self {
+            tools: Arc::new(Toolbox::new(cfg, store, Set::NanoClaw)),
+        })
+    }
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+            "NanoClaw tools: talk to the user's chats, schedule tasks, reach other agents.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self
+            .tools
+            .specs()
+            .into_iter()
+            .map(|s| {
+                let schema = match s.input_schema {
+                    Value::Object(m) => m,
+                    _ => Default::default(),
+                };
+                Tool::new(s.name, s.description, Arc::new(schema))
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let input = Value::Object(request.arguments.unwrap_or_default());
+        let out = self.tools.call(&request.name, &input).await;
+        let content = vec![ContentBlock::text(out.text)];
+        Ok(if out.is_error {
+            CallToolResult::error(content)
+        } else {
+            CallToolResult::success(content)
+        }
+        .into())
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client goes away.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let server = Server::new(&cfg)?;
+    let running = server
+        .serve(rmcp::transport::io::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
+    running.waiting().await?;
+    Ok(())
+}

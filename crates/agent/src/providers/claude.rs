@@ -1,0 +1,143 @@
+//! `claude`: Claude Code in headless stream-json mode, one process per turn.
+//!
+//! `claude -p --input-format stream-json --output-format stream-json --verbose` reads user
+//! messages as JSON lines and prints `system`/`init`, `assistant` and `result` lines. Its
+//! session id is kept in session_state so the next turn passes `--resume` (a `/clear` drops
+//! it). The NanoClaw tools come from `nanoclaw-agent mcp`, registered with `--mcp-config`.
+//! Permissions are bypassed: the sandbox (container, workspace mounts) is the boundary.
+//! Messages that arrive mid-turn wait for the next turn (the CLI takes one prompt per run here).
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::{Input, Provider, TurnFuture};
+use crate::store::{self, Shared};
+use crate::tools::Toolbox;
+use crate::Config;
+
+/// session_state key of Claude Code's session id.
+pub const SESSION_KEY: &str = "claude_session_id";
+
+/// The Claude Code provider.
+pub struct Claude {
+    cfg: Config,
+    store: Shared,
+    tools: std::sync::Arc<Toolbox>,
+}
+
+impl Claude {
+    /// A provider using `cfg.claude_bin`.
+    pub fn new(cfg: &Config, tools: std::sync::Arc<Toolbox>) -> Self {
+        Self {
+            cfg: cfg.clone(),
+            store: tools.store.clone(),
+            tools,
+        }
+    }
+
+    fn args(&self, resume: Option<&str>) -> Vec<String> {
+        let mcp = json!({"mcpServers": {"nanoclaw": {
+            "type": "stdio",
+            "command": self.cfg.self_bin.to_string_lossy(),
+            "args": ["mcp"],
+        }}});
+        let mut a: Vec<String> = [
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--dangerously-skip-permissions",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(["--mcp-config".into(), mcp.to_string()]);
+        a.extend([
+            "--append-system-prompt".into(),
+            crate::prompt::system(&self.cfg, &self.tools),
+        ]);
+        if let Some(m) = &self.cfg.model {
+            a.extend(["--model".into(), m.clone()]);
+        }
+        if let Some(r) = resume {
+            a.extend(["--resume".into(), r.to_string()]);
+        }
+        a
+    }
+
+    async fn run(&mut self, prompt: String) -> anyhow::Result<String> {
+        let resume = store::lock(&self.store).state_get(SESSION_KEY)?;
+        let mut child = tokio::process::Command::new(&self.cfg.claude_bin)
+            .args(self.args(resume.as_deref()))
+            .current_dir(&self.cfg.agent_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start Claude Code ({}): {e}",
+                    self.cfg.claude_bin.display()
+                )
+            })?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let line = json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": prompt}]}});
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        drop(stdin); // one prompt per run: EOF lets the CLI finish after its answer
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut result: Option<anyhow::Result<String>> = None;
+        while let Some(l) = lines.next_line().await? {
+            let Ok(v) = serde_json::from_str::<Value>(&l) else {
+                tracing::debug!(line = %l, "non-JSON line from Claude Code");
+                continue;
+            };
+            if let Some(sid) = v["session_id"].as_str().filter(|s| !s.is_empty()) {
+                if resume.as_deref() != Some(sid) {
+                    store::lock(&self.store).state_set(SESSION_KEY, sid)?;
+                }
+            }
+            match v["type"].as_str() {
+                Some("assistant") => {
+                    for block in v["message"]["content"].as_array().into_iter().flatten() {
+                        if block["type"] == "tool_use" {
+                            tracing::debug!(tool = %block["name"], "Claude Code tool call");
+                        }
+                    }
+                }
+                Some("result") => {
+                    let text = v["result"].as_str().unwrap_or_default().to_string();
+                    result = Some(
+                        if v["is_error"].as_bool().unwrap_or(false)
+                            || v["subtype"].as_str().is_some_and(|s| s != "success")
+                        {
+                            Err(anyhow::anyhow!(
+                                "Claude Code failed ({}): {text}",
+                                v["subtype"].as_str().unwrap_or("error")
+                            ))
+                        } else {
+                            Ok(text)
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        let status = child.wait().await?;
+        match result {
+            Some(r) => r,
+            None => anyhow::bail!("Claude Code exited ({status}) without a result"),
+        }
+    }
+}
+
+impl Provider for Claude {
+    fn turn<'a>(&'a mut self, input: Input<'a>) -> TurnFuture<'a> {
+        let prompt = input.prompt.text.clone();
+        Box::pin(self.run(prompt))
+    }
+}

@@ -1,0 +1,98 @@
+//! The `claude` provider against a fake `claude` executable speaking stream-json, which calls
+//! a NanoClaw tool through `nanoclaw-agent mcp` (rmcp over stdio).
+//! Needs testkit's `fake-claude` binary: `cargo test --workspace` builds it.
+
+mod support;
+
+use support::Ws;
+
+fn cfg(ws: &Ws, log: &std::path::Path) -> nanoclaw_agent::Config {
+    let fake = nanoclaw_testkit::bin("fake-claude");
+    assert!(
+        fake.exists(),
+        "{} missing: run the suite with `cargo test --workspace`",
+        fake.display()
+    );
+    let mut c = ws.cfg("claude");
+    c.claude_bin = fake;
+    c.self_bin = env!("CARGO_BIN_EXE_nanoclaw-agent").into();
+    // The fake inherits the environment; tell it where to log its argv.
+    std::env::set_var("FAKE_CLAUDE_LOG", log);
+    c
+}
+
+#[tokio::test]
+async fn claude_stream_json_with_mcp_tool_and_resume() {
+    let ws = Ws::new();
+    let log = ws.path().join("claude-argv.jsonl");
+    // The MCP server process finds the session through the environment, like in a container.
+    std::env::set_var("NANOCLAW_WORKSPACE", ws.path());
+    std::env::set_var("NANOCLAW_AGENT_DIR", ws.agent());
+    let mut r = ws.runner(cfg(&ws, &log));
+    ws.chat("hello claude");
+    assert!(r.poll_once().await.unwrap());
+    let out = ws.out();
+    // The MCP tool's row, written by the `nanoclaw-agent mcp` process: odd seq, chat route.
+    let progress = out
+        .iter()
+        .find(|o| o.content["text"] == "working on it")
+        .expect("send_message via MCP");
+    assert_eq!(progress.seq % 2, 1);
+    assert_eq!(progress.channel_type.as_deref(), Some("cli"));
+    let last = ws.last_text();
+    assert!(
+        last.starts_with("claude done (resumed=false, tools=16"),
+        "{last}"
+    );
+    assert!(last.contains("mcp=sent (seq"), "{last}");
+
+    // The session id is kept: the next turn resumes it.
+    ws.chat("again");
+    assert!(r.poll_once().await.unwrap());
+    assert!(
+        ws.last_text().contains("resumed=true"),
+        "{}",
+        ws.last_text()
+    );
+    let argv: Vec<Vec<String>> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(argv.len(), 2);
+    for a in &argv {
+        for flag in [
+            "-p",
+            "--input-format",
+            "--output-format",
+            "--dangerously-skip-permissions",
+            "--mcp-config",
+        ] {
+            assert!(a.contains(&flag.to_string()), "{flag} missing in {a:?}");
+        }
+        assert!(a.contains(&"stream-json".to_string()));
+    }
+    assert!(!argv[0].contains(&"--resume".to_string()));
+    let i = argv[1]
+        .iter()
+        .position(|a| a == "--resume")
+        .expect("--resume on the second turn");
+    assert!(argv[1][i + 1].starts_with("fake-session-"));
+
+    // /clear from an admin drops the session id: a fresh Claude session follows.
+    ws.chat("/clear");
+    assert!(r.poll_once().await.unwrap());
+    ws.chat("fresh start");
+    assert!(r.poll_once().await.unwrap());
+    assert!(ws.last_text().contains("resumed=false"));
+
+    // A failed run reaches the user as an error, acked failed.
+    let id = ws.chat("fail-please");
+    assert!(r.poll_once().await.unwrap());
+    assert!(
+        ws.last_text().contains("Claude Code failed"),
+        "{}",
+        ws.last_text()
+    );
+    assert_eq!(ws.ack_status(&id).as_deref(), Some("failed"));
+}
