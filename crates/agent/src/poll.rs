@@ -217,7 +217,12 @@ impl Runner {
             }
             Command::Compact => self.provider.compact().await,
             Command::PassThrough => {
-                let items: Vec<Item> = batch.iter().map(|(r, c)| item(r, c)).collect();
+                let mut items: Vec<Item> = batch.iter().map(|(r, c)| item(r, c)).collect();
+                if !self.run_scripts(&mut items).await {
+                    tracing::info!(id = %trigger.id, "task script said not to wake the agent");
+                    store::lock(&self.store).ack(&ids, "completed")?;
+                    return Ok(());
+                }
                 let prompt = format::batch(&items, inject.tz, &self.cfg.workspace);
                 self.provider
                     .turn(Input {
@@ -241,6 +246,32 @@ impl Runner {
         all_ids.extend(inject.ids);
         store::lock(&self.store).write(&rows, &all_ids, status)?;
         Ok(())
+    }
+
+    /// Runs the pre-scripts of task rows, attaching their output. Returns false when every
+    /// script that ran printed a last line `{"wakeAgent": false}` (nothing to do this time).
+    async fn run_scripts(&self, items: &mut [Item]) -> bool {
+        let mut ran = 0;
+        let mut sleep = 0;
+        for it in items.iter_mut() {
+            let Inbound::Task(t) = &mut it.content else { continue };
+            let Some(script) = t.script.clone().filter(|s| !s.trim().is_empty()) else { continue };
+            if t.extra.contains_key("scriptOutput") {
+                continue;
+            }
+            ran += 1;
+            let input = serde_json::json!({"command": script, "timeout_ms": 60_000});
+            let out = match crate::tools::bash::run(&self.cfg.agent_dir, &input).await {
+                Ok(o) => o,
+                Err(e) => format!("(script failed)\n{e}"),
+            };
+            let last: Option<serde_json::Value> = out.lines().last().and_then(|l| serde_json::from_str(l).ok());
+            if last.as_ref().and_then(|v| v.get("wakeAgent")).and_then(serde_json::Value::as_bool) == Some(false) {
+                sleep += 1;
+            }
+            t.extra.insert("scriptOutput".into(), out.into());
+        }
+        ran == 0 || sleep < ran
     }
 
     /// The model's text as rows: destinations from `<message to>` blocks, the rest to the chat.
