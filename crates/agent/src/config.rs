@@ -60,6 +60,8 @@ pub struct Config {
     pub claude_bin: PathBuf,
     /// This runner's own executable (serves `mcp` to Claude Code).
     pub self_bin: PathBuf,
+    /// External MCP servers of the container config (JSON object), if any.
+    pub mcp_servers: Option<String>,
 }
 
 fn var(k: &str) -> Option<String> {
@@ -119,6 +121,7 @@ impl Config {
                 .unwrap_or_else(|| "claude".into())
                 .into(),
             self_bin: std::env::current_exe().unwrap_or_else(|_| "nanoclaw-agent".into()),
+            mcp_servers: var("NANOCLAW_MCP_SERVERS"),
         }
     }
 }

@@ -70,6 +70,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let exit_with_parent = cfg.exit_with_parent;
     tracing::info!(session = %cfg.session_id, provider = %cfg.provider, "runner started");
     let mut runner = nanoclaw_agent::build(cfg)?;
+    runner.connect_external().await;
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -139,6 +139,13 @@ impl Runner {
         })
     }
 
+    /// Starts the external MCP servers of the container config (before the first turn).
+    pub async fn connect_external(&self) {
+        self.tools
+            .connect_external(self.cfg.mcp_servers.as_deref())
+            .await;
+    }
+
     /// Interval until the next poll: fast while recently active, slower when idle.
     pub fn interval(&self) -> Duration {
         if self.last_activity.elapsed() < Duration::from_secs(30) {
@@ -254,8 +261,12 @@ impl Runner {
         let mut ran = 0;
         let mut sleep = 0;
         for it in items.iter_mut() {
-            let Inbound::Task(t) = &mut it.content else { continue };
-            let Some(script) = t.script.clone().filter(|s| !s.trim().is_empty()) else { continue };
+            let Inbound::Task(t) = &mut it.content else {
+                continue;
+            };
+            let Some(script) = t.script.clone().filter(|s| !s.trim().is_empty()) else {
+                continue;
+            };
             if t.extra.contains_key("scriptOutput") {
                 continue;
             }
@@ -265,8 +276,16 @@ impl Runner {
                 Ok(o) => o,
                 Err(e) => format!("(script failed)\n{e}"),
             };
-            let last: Option<serde_json::Value> = out.lines().last().and_then(|l| serde_json::from_str(l).ok());
-            if last.as_ref().and_then(|v| v.get("wakeAgent")).and_then(serde_json::Value::as_bool) == Some(false) {
+            let last: Option<serde_json::Value> = out
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str(l).ok());
+            if last
+                .as_ref()
+                .and_then(|v| v.get("wakeAgent"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(false)
+            {
                 sleep += 1;
             }
             t.extra.insert("scriptOutput".into(), out.into());

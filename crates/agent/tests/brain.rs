@@ -307,3 +307,37 @@ async fn answers_routed_to_destinations_and_internal_dropped() {
         .unwrap()
         .contains("family"));
 }
+
+#[tokio::test]
+async fn external_mcp_server_tools_join_the_native_loop() {
+    let fake = FakeModel::start();
+    let ws = Ws::new();
+    let mut cfg = cfg_for(&ws, &fake, "anthropic");
+    // Any stdio MCP server will do; the runner's own `mcp` mode is one at hand.
+    cfg.mcp_servers = Some(
+        json!({"nano": {"command": env!("CARGO_BIN_EXE_nanoclaw-agent"), "args": ["mcp"],
+            "env": {"NANOCLAW_WORKSPACE": ws.path(), "NANOCLAW_AGENT_DIR": ws.agent()}}, "broken": {"command": "/nonexistent"}})
+        .to_string(),
+    );
+    let mut r = ws.runner(cfg);
+    r.connect_external().await;
+    fake.push([
+        Reply::tool(
+            "mcp__nano__send_message",
+            json!({"text": "via external MCP"}),
+        ),
+        Reply::text("done"),
+    ]);
+    ws.chat("use the external tool");
+    assert!(r.poll_once().await.unwrap());
+    let first = &fake.received()[0];
+    assert!(first
+        .tool_names()
+        .contains(&"mcp__nano__send_message".to_string()));
+    assert!(fake.received()[1].last_user_text().contains("sent (seq"));
+    assert!(ws
+        .out()
+        .iter()
+        .any(|o| o.content["text"] == "via external MCP"));
+    assert_eq!(ws.last_text(), "done");
+}

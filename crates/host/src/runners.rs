@@ -293,6 +293,8 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
             env.push((key.to_string(), v));
         }
     }
+    // Per-group model and MCP servers (container_configs) come last: they override defaults.
+    env.extend(agent_env(host, &group.id).await);
     let claude_shared = host.home.claude_shared(&group.id)?;
     std::fs::create_dir_all(&claude_shared)?;
     let (extra_mounts, packages, limits) = container_config(host, &group.id).await;
@@ -380,6 +382,42 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
 
 /// The agent group's container config: extra mounts that pass the allowlist (refused ones are
 /// logged and left out) and approved packages (invalid lists are logged and ignored).
+/// Runner settings of an agent group's container config: model and external MCP servers.
+async fn agent_env(host: &Arc<Host>, agent_group: &str) -> Vec<(String, String)> {
+    let ag = agent_group.to_string();
+    let row: Option<(Option<String>, String)> = host
+        .db
+        .call(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.query_row(
+                "SELECT model, mcp_servers FROM container_configs WHERE agent_group_id=?1",
+                [&ag],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+        .await
+        .ok()
+        .flatten();
+    let Some((model, mcp)) = row else {
+        return vec![];
+    };
+    let mut env = vec![];
+    if let Some(m) = model.filter(|m| !m.is_empty()) {
+        env.push(("NANOCLAW_MODEL".to_string(), m));
+    }
+    match serde_json::from_str::<serde_json::Value>(&mcp) {
+        Ok(v) if v.as_object().is_some_and(|o| !o.is_empty()) => {
+            env.push(("NANOCLAW_MCP_SERVERS".to_string(), v.to_string()))
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(agent_group, error = %e, "mcp_servers is not a JSON object; ignored")
+        }
+    }
+    env
+}
+
 async fn container_config(
     host: &Arc<Host>,
     agent_group: &str,

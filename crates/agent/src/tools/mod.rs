@@ -4,6 +4,7 @@
 //! comes back to the model as a tool error it can read and act on.
 
 pub mod bash;
+pub mod external;
 pub mod fs;
 pub mod nanoclaw;
 pub mod paths;
@@ -11,7 +12,7 @@ pub mod skills;
 pub mod web;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
@@ -126,6 +127,7 @@ pub struct Toolbox {
     pub system_timeout: std::time::Duration,
     set: Set,
     turn: Mutex<TurnInfo>,
+    external: std::sync::OnceLock<Vec<Arc<external::Server>>>,
 }
 
 impl Toolbox {
@@ -147,7 +149,20 @@ impl Toolbox {
             store,
             set,
             turn: Mutex::new(TurnInfo::default()),
+            external: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Connects the external MCP servers of the container config (once; native loop only).
+    pub async fn connect_external(&self, config: Option<&str>) {
+        if self.set != Set::All || self.external.get().is_some() {
+            return;
+        }
+        let servers = match config {
+            Some(c) => external::connect(c).await,
+            None => vec![],
+        };
+        let _ = self.external.set(servers);
     }
 
     /// Sets the turn context for the calls that follow.
@@ -170,6 +185,9 @@ impl Toolbox {
             }
         }
         v.extend(nanoclaw::specs());
+        for server in self.external.get().into_iter().flatten() {
+            v.extend(server.specs.iter().cloned());
+        }
         v
     }
 
@@ -190,6 +208,13 @@ impl Toolbox {
                 let r = bash::run(&self.roots.agent, input).await;
                 let _ = store::lock(&self.store).set_tool(None);
                 r
+            }
+            other if other.starts_with(external::PREFIX) => {
+                let servers = self.external.get().map(Vec::as_slice).unwrap_or_default();
+                match servers.iter().find_map(|s| s.owns(other).map(|t| (s, t))) {
+                    Some((server, tool)) => server.call(tool, input).await,
+                    None => Err(format!("unknown tool {other:?}")),
+                }
             }
             other => match nanoclaw::call(self, other, input).await {
                 Some(r) => r,
