@@ -48,6 +48,8 @@ pub struct Received {
     pub headers: HashMap<String, String>,
     /// JSON body.
     pub body: Value,
+    /// When it arrived (benchmarks measure between requests).
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -180,6 +182,11 @@ impl FakeModel {
         self.inner.lock().unwrap().responder = Some(Box::new(f));
     }
 
+    /// How many requests arrived (cheap: nothing cloned).
+    pub fn count(&self) -> usize {
+        self.inner.lock().unwrap().received.len()
+    }
+
     /// Requests received so far.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
@@ -203,6 +210,7 @@ fn take(inner: &Mutex<Inner>, api: &'static str, headers: &HeaderMap, body: Valu
         api,
         headers: headers_of(headers),
         body,
+        at: std::time::Instant::now(),
     };
     let mut g = inner.lock().unwrap();
     g.next_id += 1;
