@@ -52,9 +52,9 @@ pub struct Config {
     pub openai_base_url: String,
     /// Key for it (optional for local servers).
     pub openai_api_key: Option<String>,
-    /// Model call attempts (`NANOCLAW_RETRY_ATTEMPTS`).
+    /// Model call attempts (`NANOCLAW_MODEL_RETRY_ATTEMPTS`).
     pub retry_attempts: u32,
-    /// First retry backoff (`NANOCLAW_RETRY_BASE_MS`).
+    /// First retry backoff (`NANOCLAW_MODEL_RETRY_BASE_MS`).
     pub retry_base: Duration,
     /// The Claude Code CLI (`NANOCLAW_CLAUDE_BIN`, default `claude` on PATH).
     pub claude_bin: PathBuf,
@@ -115,8 +115,8 @@ impl Config {
             openai_base_url: var("OPENAI_BASE_URL")
                 .unwrap_or_else(|| "https://api.openai.com/v1".into()),
             openai_api_key: var("OPENAI_API_KEY"),
-            retry_attempts: num("NANOCLAW_RETRY_ATTEMPTS", 5).max(1) as u32,
-            retry_base: millis("NANOCLAW_RETRY_BASE_MS", 1000),
+            retry_attempts: num("NANOCLAW_MODEL_RETRY_ATTEMPTS", 5).max(1) as u32,
+            retry_base: millis("NANOCLAW_MODEL_RETRY_BASE_MS", 1000),
             claude_bin: var("NANOCLAW_CLAUDE_BIN")
                 .unwrap_or_else(|| "claude".into())
                 .into(),

@@ -15,7 +15,7 @@ fn home_for(fake: &FakeModel) -> TestHome {
         .env("NANOCLAW_PROVIDER", "anthropic")
         .env("ANTHROPIC_BASE_URL", &fake.anthropic_url())
         .env("ANTHROPIC_API_KEY", REAL_KEY)
-        .env("NANOCLAW_RETRY_BASE_MS", "10")
+        .env("NANOCLAW_MODEL_RETRY_BASE_MS", "10")
 }
 
 fn chat(home: &TestHome, text: &str) -> String {
