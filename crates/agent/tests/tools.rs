@@ -473,3 +473,40 @@ async fn builtin_tools_edges() {
         .contains("only http"));
     assert!(err(&tb, "nope", json!({})).await.contains("unknown tool"));
 }
+
+#[tokio::test]
+async fn skills_are_listed_and_loaded_on_demand() {
+    let ws = Ws::new();
+    let bundled = ws.path().join("bundled");
+    std::fs::create_dir_all(bundled.join("weather")).unwrap();
+    std::fs::write(
+        bundled.join("weather/SKILL.md"),
+        "---\nname: weather\ndescription: Forecasts for a city\n---\nUse wttr.in.\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.agent().join("skills/weather")).unwrap();
+    std::fs::write(
+        ws.agent().join("skills/weather/SKILL.md"),
+        "---\nname: weather\ndescription: My own forecasts\n---\nAsk the barometer.\n",
+    )
+    .unwrap();
+    let mut cfg = ws.cfg("mock");
+    cfg.skills_dirs = vec![bundled];
+    let store = Store::open(ws.path()).unwrap().shared();
+    let tb = Toolbox::new(&cfg, store, Set::All);
+    assert_eq!(
+        tb.skills.len(),
+        1,
+        "the agent's own skill overrides the bundled one"
+    );
+    assert_eq!(tb.skills[0].description, "My own forecasts");
+    assert!(tb.specs().iter().any(|s| s.name == "skill"));
+    let prompt = nanoclaw_agent::prompt::system(&cfg, &tb);
+    assert!(prompt.contains("weather: My own forecasts"));
+    assert!(ok(&tb, "skill", json!({"name": "weather"}))
+        .await
+        .contains("barometer"));
+    assert!(err(&tb, "skill", json!({"name": "nope"}))
+        .await
+        .contains("no skill"));
+}
