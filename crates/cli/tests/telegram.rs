@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use nanoclaw_testkit::fake_telegram::{FakeTelegram, BOT_USERNAME};
 use nanoclaw_testkit::{eventually, HostProc, TestHome};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const TOKEN: &str = "123456:TEST-token";
 
@@ -336,4 +336,230 @@ fn edits_and_reactions_target_the_right_telegram_messages() {
     .expect("reaction sent");
     assert_eq!(reaction["reaction"][0]["emoji"], "👍");
     assert_eq!(reaction["message_id"], 101, "the user's Telegram message");
+}
+
+/// Plays the runner: writes a messages_out row (next odd seq) into the chat's only session.
+fn runner_writes(home: &TestHome, content: Value) -> (std::path::PathBuf, String) {
+    let dir = home.session_dirs().into_iter().next().expect("a session");
+    let out = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
+    let inb = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let max_in: i64 = inb
+        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_in", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let max_out: i64 = out
+        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let m = max_in.max(max_out);
+    let seq = if m % 2 == 0 { m + 1 } else { m + 2 };
+    let id = format!("out-test-{seq}");
+    out.execute(
+        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
+        rusqlite::params![id, seq, nanoclaw_protocol::time::now(), content.to_string()],
+    )
+    .unwrap();
+    (dir, id)
+}
+
+fn answer_rows(dir: &std::path::Path) -> Vec<Value> {
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let mut st = c.prepare("SELECT content FROM messages_in WHERE json_extract(content, '$.questionId') IS NOT NULL").unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn question_card_round_trip_through_a_button_press() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hi", None);
+    wait_replies(&fake, 555, 1);
+    let (dir, _) = runner_writes(
+        &home,
+        json!({"operation": "ask_question", "questionId": "q-drink", "title": "Drinks", "question": "Tea or coffee?", "options": ["Tea", "Coffee"]}),
+    );
+    let card = eventually(Duration::from_secs(10), || {
+        replies_to(&fake, 555)
+            .into_iter()
+            .find(|m| m["reply_markup"]["inline_keyboard"].is_array())
+    })
+    .expect("question sent with an inline keyboard");
+    let buttons = card["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(buttons.len(), 2);
+    assert_eq!(buttons[1][0]["text"], "Coffee");
+    let data = buttons[1][0]["callback_data"].as_str().unwrap().to_string();
+    assert!(data.len() <= 64);
+    let mid = card["_message_id"].as_i64().unwrap();
+    fake.press(555, 42, mid, &data);
+    let answers = eventually(Duration::from_secs(10), || {
+        let a = answer_rows(&dir);
+        (!a.is_empty()).then_some(a)
+    })
+    .expect("the answer reached the asking session");
+    assert_eq!(answers[0]["questionId"], "q-drink");
+    assert_eq!(answers[0]["selectedOption"], "Coffee");
+    assert_eq!(answers[0]["senderId"], "telegram:42");
+    let edit = eventually(Duration::from_secs(10), || {
+        fake.calls("editMessageText")
+            .into_iter()
+            .find(|e| e["message_id"] == mid)
+    })
+    .expect("card edited to show the choice");
+    assert!(edit["text"].as_str().unwrap().contains("✓ Coffee"));
+    assert_eq!(edit["reply_markup"]["inline_keyboard"], json!([]));
+    assert!(fake
+        .calls("answerCallbackQuery")
+        .iter()
+        .any(|c| c["text"] == "✓ Coffee"));
+    // A second press is harmless: no second answer.
+    fake.press(555, 42, mid, &data);
+    eventually(Duration::from_secs(10), || {
+        (fake.calls("answerCallbackQuery").len() >= 2).then_some(())
+    })
+    .expect("second press answered");
+    assert_eq!(answer_rows(&dir).len(), 1);
+}
+
+#[test]
+fn expired_question_and_numbered_text_reply() {
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .env("NANOCLAW_QUESTION_TTL_MS", "1500");
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hi", None);
+    wait_replies(&fake, 555, 1);
+    // Answered by a numbered text reply (what channels without buttons rely on).
+    let (dir, _) = runner_writes(
+        &home,
+        json!({"operation": "ask_question", "questionId": "q-1", "title": "Pick", "question": "Which?", "options": ["Red", "Blue"]}),
+    );
+    eventually(Duration::from_secs(10), || {
+        replies_to(&fake, 555)
+            .into_iter()
+            .find(|m| m["reply_markup"].is_object())
+    })
+    .expect("card sent");
+    fake.message(555, "private", 42, "2", None);
+    let a = eventually(Duration::from_secs(10), || {
+        answer_rows(&dir).into_iter().next()
+    })
+    .expect("text reply answered");
+    assert_eq!(a["selectedOption"], "Blue");
+    // An expired question: the press is refused and nothing reaches the session.
+    runner_writes(
+        &home,
+        json!({"operation": "ask_question", "questionId": "q-2", "title": "Late", "question": "Still there?", "options": ["Yes"]}),
+    );
+    let card = eventually(Duration::from_secs(10), || {
+        replies_to(&fake, 555).into_iter().find(|m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Still there?"))
+        })
+    })
+    .expect("second card sent");
+    std::thread::sleep(Duration::from_millis(1800));
+    fake.press(555, 42, card["_message_id"].as_i64().unwrap(), "q|q-2|0");
+    let refused = eventually(Duration::from_secs(10), || {
+        fake.calls("answerCallbackQuery").into_iter().find(|c| {
+            c["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("no longer open"))
+        })
+    });
+    assert!(refused.is_some(), "expired press answered as such");
+    assert_eq!(answer_rows(&dir).len(), 1);
+}
+
+#[test]
+fn a_file_in_and_a_file_out() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.document(
+        555,
+        42,
+        "notes.txt",
+        "text/plain",
+        b"remember the milk",
+        Some("see attached"),
+    );
+    let r = wait_replies(&fake, 555, 1);
+    assert_eq!(r[0]["text"], "echo: see attached");
+    let dir = home.session_dirs().into_iter().next().unwrap();
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let content: String = c
+        .query_row(
+            "SELECT content FROM messages_in ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let v: Value = serde_json::from_str(&content).unwrap();
+    let att = &v["attachments"][0];
+    assert_eq!(att["name"], "notes.txt");
+    assert_eq!(att["mimeType"], "text/plain");
+    let path = att["path"].as_str().unwrap();
+    assert!(path.starts_with("inbox/"), "{path}");
+    assert_eq!(std::fs::read(dir.join(path)).unwrap(), b"remember the milk");
+    assert!(
+        !home
+            .path()
+            .join("data/tmp")
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "staging cleaned"
+    );
+
+    // Out: the runner put a file in outbox/<id>/ and wrote the row.
+    let dir2 = dir.clone();
+    let id = "out-file-1";
+    std::fs::create_dir_all(dir2.join("outbox").join(id)).unwrap();
+    std::fs::write(
+        dir2.join("outbox").join(id).join("report.csv"),
+        b"a,b\n1,2\n",
+    )
+    .unwrap();
+    let out = rusqlite::Connection::open(dir2.join("outbound.db")).unwrap();
+    let inb_max: i64 = c
+        .query_row("SELECT MAX(seq) FROM messages_in", [], |r| r.get(0))
+        .unwrap();
+    let out_max: i64 = out
+        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let m = inb_max.max(out_max);
+    out.execute(
+        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
+        rusqlite::params![id, if m % 2 == 0 { m + 1 } else { m + 2 }, nanoclaw_protocol::time::now(), json!({"text": "your report", "files": ["report.csv"]}).to_string()],
+    )
+    .unwrap();
+    let up = eventually(Duration::from_secs(10), || {
+        fake.uploads().into_iter().next()
+    })
+    .expect("file uploaded");
+    assert_eq!(up.method, "sendDocument");
+    assert_eq!(up.filename, "report.csv");
+    assert_eq!(up.bytes, b"a,b\n1,2\n");
+    assert_eq!(up.fields["caption"], "your report");
+    assert_eq!(up.fields["chat_id"], 555);
+    eventually(Duration::from_secs(5), || {
+        (!dir2.join("outbox").join(id).exists()).then_some(())
+    })
+    .expect("outbox cleared after delivery");
 }

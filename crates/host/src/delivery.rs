@@ -603,6 +603,29 @@ async fn deliver_one(
         Ok(pmid) => {
             clear_outbox();
             host.send_succeeded(&row.id);
+            if let Outbound::AskQuestion {
+                question_id,
+                question,
+                title,
+                options,
+            } = &item.content
+            {
+                let shown = if question.is_empty() { title } else { question };
+                if let Err(e) = crate::questions::record(
+                    host,
+                    &sess.id,
+                    &row.id,
+                    question_id,
+                    shown,
+                    &crate::questions::labels(options),
+                    (&ct, &item.platform_id, item.thread_id.as_deref()),
+                    pmid.clone(),
+                )
+                .await
+                {
+                    tracing::error!(session = %sess.id, error = %e, "question sent but not recorded; its answer will arrive as plain text");
+                }
+            }
             fate("delivered", pmid, true)
         }
         Err(e) if host.send_failed(&row.id) >= SEND_ATTEMPTS => {

@@ -13,6 +13,7 @@ pub mod image;
 pub mod logging;
 pub mod mounts;
 pub mod pairing;
+pub mod questions;
 pub mod router;
 pub mod runners;
 pub mod runtime;

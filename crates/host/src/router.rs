@@ -96,6 +96,9 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             )),
         });
     }
+    if let Some(out) = answer_open_question(host, &ev).await? {
+        return Ok(out);
+    }
     let h = host.clone();
     let ev2 = ev.clone();
     let (plans, dropped) = host.db.call(move |c| plan(&h, c, &ev2)).await?;
@@ -136,6 +139,12 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         if let Some(pm) = &ev.platform_message_id {
             row.id = stable_id(&ev.channel_type, &ev.platform_id, pm);
         }
+        if !ev.attachments.is_empty() {
+            let paths = host
+                .home
+                .session(&p.session.agent_group_id, &p.session.id)?;
+            row.content = with_attachments(&content, &paths, &row.id, &ev.attachments)?;
+        }
         row.trigger = p.trigger;
         row.channel_type = Some(ev.channel_type.clone());
         row.platform_id = Some(ev.platform_id.clone());
@@ -168,7 +177,71 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             trigger: p.trigger,
         });
     }
+    for f in &ev.attachments {
+        if let Some(dir) = f.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
     Ok(out)
+}
+
+/// Copies staged files into the session's inbox/<message_id>/ and lists them in the content
+/// (paths relative to the session folder, which is the runner's workspace).
+fn with_attachments(
+    content: &str,
+    paths: &nanoclaw_protocol::SessionPaths,
+    message_id: &str,
+    files: &[crate::channels::StagedFile],
+) -> anyhow::Result<String> {
+    let inbox = paths.inbox(message_id)?;
+    std::fs::create_dir_all(&inbox)?;
+    let mut list = Vec::new();
+    for f in files {
+        let name = nanoclaw_protocol::names::validate(&f.name)?;
+        std::fs::copy(&f.path, inbox.join(name))?;
+        list.push(
+            serde_json::json!({"name": name, "path": format!("inbox/{message_id}/{name}"),
+            "mimeType": f.mime, "size": f.size}),
+        );
+    }
+    let mut v: serde_json::Value = serde_json::from_str(content)?;
+    v["attachments"] = serde_json::Value::Array(list);
+    Ok(v.to_string())
+}
+
+/// A numbered (or exact-label) reply to the chat's open question is its answer — the way
+/// questions work on channels without buttons. Only the asked chat can answer.
+async fn answer_open_question(
+    host: &Arc<Host>,
+    ev: &InboundEvent,
+) -> anyhow::Result<Option<RouteOutcome>> {
+    if ev.text.len() > 200 {
+        return Ok(None);
+    }
+    let Some(q) = crate::questions::latest_in_chat(host, &ev.channel_type, &ev.platform_id).await?
+    else {
+        return Ok(None);
+    };
+    let Some(index) = crate::questions::choice_from_text(&ev.text, &q.options) else {
+        return Ok(None);
+    };
+    let (choice, message_id) =
+        match crate::questions::answer(host, &q, index, &user_id(ev), &ev.sender_name).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "text reply was not an answer after all");
+                return Ok(None);
+            }
+        };
+    tracing::info!(question = %q.question_id, choice = %choice, "question answered by text reply");
+    Ok(Some(RouteOutcome {
+        accepted: vec![Accepted {
+            session_id: q.session_id,
+            message_id,
+            trigger: true,
+        }],
+        dropped: None,
+    }))
 }
 
 /// A row id derived from the platform's message id, so a redelivered message maps to the same row.

@@ -26,6 +26,11 @@ pub async fn run(host: Arc<Host>) {
         if let Err(e) = sweep_once(&host, &mut seen).await {
             tracing::warn!(error = %e, "sweep failed");
         }
+        match crate::questions::expire(&host).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "expired unanswered questions"),
+            Err(e) => tracing::warn!(error = %e, "expiring questions failed"),
+        }
         host.runners
             .stop_idle(host.settings.millis("IDLE_TIMEOUT", 1_800_000));
         tokio::select! {

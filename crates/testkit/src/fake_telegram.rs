@@ -20,6 +20,21 @@ struct Inner {
     sent: Vec<(String, Value)>,
     fail_429: Vec<(String, u64)>,
     polls: u64,
+    files: std::collections::HashMap<String, Vec<u8>>,
+    uploads: Vec<Upload>,
+}
+
+/// A file the bot uploaded (sendDocument / sendPhoto, multipart).
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// `sendDocument` or `sendPhoto`.
+    pub method: String,
+    /// Text fields (chat_id, caption, …).
+    pub fields: Value,
+    /// The file part's name.
+    pub filename: String,
+    /// The file part's bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// The fake's shared state.
@@ -60,6 +75,7 @@ impl FakeTelegram {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let app = axum::Router::new()
             .route("/{bot}/{method}", axum::routing::post(handle).get(handle))
+            .route("/file/{bot}/{*path}", axum::routing::get(download))
             .with_state(state);
         rt.spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -136,6 +152,59 @@ impl FakeTelegram {
         self.push(json!({"message": msg}))
     }
 
+    fn next_message_id(&self) -> i64 {
+        let mut g = self.inner.lock().unwrap();
+        g.next_message += 1;
+        g.next_message
+    }
+
+    /// Queues a document message (the bytes are served by getFile + the file path).
+    pub fn document(
+        &self,
+        chat: i64,
+        from: i64,
+        name: &str,
+        mime: &str,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> i64 {
+        let mid = self.next_message_id();
+        let file_id = format!("doc-{mid}");
+        self.inner
+            .lock()
+            .unwrap()
+            .files
+            .insert(file_id.clone(), bytes.to_vec());
+        let mut msg = json!({
+            "message_id": mid, "date": 1_764_000_000,
+            "chat": {"id": chat, "type": "private", "first_name": format!("User{from}")},
+            "from": {"id": from, "is_bot": false, "first_name": format!("User{from}")},
+            "document": {"file_id": file_id, "file_unique_id": format!("u{mid}"), "file_name": name,
+                "mime_type": mime, "file_size": bytes.len()},
+        });
+        if let Some(c) = caption {
+            msg["caption"] = json!(c);
+        }
+        self.push(json!({"message": msg}))
+    }
+
+    /// A user presses an inline button of a message the bot sent.
+    pub fn press(&self, chat: i64, from: i64, message_id: i64, data: &str) -> i64 {
+        let id = self.next_message_id();
+        self.push(json!({"callback_query": {
+            "id": format!("cb{id}"),
+            "from": {"id": from, "is_bot": false, "first_name": format!("User{from}")},
+            "message": {"message_id": message_id, "date": 1_764_000_000, "chat": {"id": chat, "type": "private"}, "text": ""},
+            "chat_instance": "1",
+            "data": data,
+        }}))
+    }
+
+    /// Files the bot uploaded.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.inner.lock().unwrap().uploads.clone()
+    }
+
     /// Calls the bot made to `method`, in order (request bodies).
     pub fn calls(&self, method: &str) -> Vec<Value> {
         self.inner
@@ -177,15 +246,73 @@ fn err(code: u16, description: &str, extra: Option<Value>) -> Response {
     (axum::http::StatusCode::from_u16(code).unwrap(), Json(body)).into_response()
 }
 
-async fn handle(
-    State((token, inner, notify)): State<St>,
-    Path((bot, method)): Path<(String, String)>,
-    body: Option<Json<Value>>,
+async fn download(
+    State((token, inner, _)): State<St>,
+    Path((bot, path)): Path<(String, String)>,
 ) -> Response {
     if bot != format!("bot{token}") {
         return err(401, "Unauthorized", None);
     }
-    let body = body.map(|b| b.0).unwrap_or(json!({}));
+    let id = path.rsplit('/').next().unwrap_or_default().to_string();
+    match inner.lock().unwrap().files.get(&id) {
+        Some(b) => b.clone().into_response(),
+        None => err(404, "Not Found", None),
+    }
+}
+
+async fn handle(
+    State((token, inner, notify)): State<St>,
+    Path((bot, method)): Path<(String, String)>,
+    req: axum::extract::Request,
+) -> Response {
+    use axum::extract::FromRequest;
+    if bot != format!("bot{token}") {
+        return err(401, "Unauthorized", None);
+    }
+    let multipart = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let body = if multipart {
+        let Ok(mut mp) = axum::extract::Multipart::from_request(req, &()).await else {
+            return err(400, "Bad Request: bad multipart body", None);
+        };
+        let mut fields = json!({});
+        let mut file = None;
+        while let Ok(Some(field)) = mp.next_field().await {
+            let name = field.name().unwrap_or_default().to_string();
+            match field.file_name().map(str::to_string) {
+                Some(fname) => {
+                    file = Some((fname, field.bytes().await.unwrap_or_default().to_vec()))
+                }
+                None => fields[name] = json!(field.text().await.unwrap_or_default()),
+            }
+        }
+        let Some((filename, bytes)) = file else {
+            return err(400, "Bad Request: there is no file in the request", None);
+        };
+        if let Some(id) = fields["chat_id"]
+            .as_str()
+            .and_then(|c| c.parse::<i64>().ok())
+        {
+            fields["chat_id"] = json!(id);
+        }
+        fields["filename"] = json!(filename);
+        inner.lock().unwrap().uploads.push(Upload {
+            method: method.clone(),
+            fields: fields.clone(),
+            filename,
+            bytes,
+        });
+        fields
+    } else {
+        axum::body::to_bytes(req.into_body(), 1 << 20)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(json!({}))
+    };
     {
         let mut g = inner.lock().unwrap();
         if let Some(i) = g.fail_429.iter().position(|(m, _)| *m == method) {
@@ -226,7 +353,18 @@ async fn handle(
                 let _ = tokio::time::timeout_at(deadline, notified).await;
             }
         }
+        "getFile" => {
+            let id = body["file_id"].as_str().unwrap_or_default().to_string();
+            let size = inner.lock().unwrap().files.get(&id).map(Vec::len);
+            match size {
+                Some(n) => ok(
+                    json!({"file_id": id, "file_unique_id": id, "file_size": n, "file_path": format!("documents/{id}")}),
+                ),
+                None => err(400, "Bad Request: invalid file_id", None),
+            }
+        }
         "sendMessage"
+        | "editMessageReplyMarkup"
         | "sendChatAction"
         | "editMessageText"
         | "setMessageReaction"
@@ -235,7 +373,7 @@ async fn handle(
         | "sendPhoto" => {
             let mut g = inner.lock().unwrap();
             g.sent.push((method.clone(), body.clone()));
-            if method == "sendMessage" {
+            if method == "sendMessage" || method == "sendDocument" || method == "sendPhoto" {
                 if body["text"]
                     .as_str()
                     .is_some_and(|t| t.chars().count() > 4096)
@@ -244,6 +382,9 @@ async fn handle(
                 }
                 g.next_message += 1;
                 let id = g.next_message;
+                if let Some(last) = g.sent.last_mut() {
+                    last.1["_message_id"] = json!(id);
+                }
                 ok(
                     json!({"message_id": id, "date": 1_764_000_000, "chat": {"id": body["chat_id"]}, "text": body["text"]}),
                 )

@@ -210,6 +210,7 @@ impl CliChannel {
             is_group: false,
             chat_name: Some("terminal".into()),
             platform_message_id: None,
+            attachments: vec![],
         };
         match host.route(ev).await {
             Ok(out) if out.accepted.is_empty() => {

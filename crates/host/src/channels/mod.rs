@@ -59,6 +59,22 @@ pub struct InboundEvent {
     /// The platform's id of this message, when it has one: makes routing idempotent (a
     /// redelivered update maps to the same row and is ignored).
     pub platform_message_id: Option<String>,
+    /// Files the adapter downloaded to a staging folder; the router moves them into each
+    /// session's inbox/<message_id>/.
+    pub attachments: Vec<StagedFile>,
+}
+
+/// A downloaded inbound file waiting for its session.
+#[derive(Debug, Clone, Default)]
+pub struct StagedFile {
+    /// Validated file name.
+    pub name: String,
+    /// Where it was downloaded.
+    pub path: std::path::PathBuf,
+    /// MIME type as the platform said.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// One outbound row handed to an adapter.

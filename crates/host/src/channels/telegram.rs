@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use nanoclaw_protocol::content::Outbound;
 use serde_json::{json, Value};
 
-use super::{Capabilities, Channel, InboundEvent, OutboundItem};
+use super::{Capabilities, Channel, InboundEvent, OutboundItem, StagedFile};
 use crate::{db, Host};
 
 /// Channel type.
@@ -22,9 +22,17 @@ pub const MAX_TEXT: usize = 4096;
 /// The Telegram adapter.
 pub struct TelegramChannel {
     api: String,
+    files_api: String,
     client: reqwest::Client,
     me: std::sync::OnceLock<(i64, String)>,
 }
+
+/// Largest file a bot may download through the Bot API.
+pub const MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
+/// Caption limit of sendDocument/sendPhoto.
+pub const MAX_CAPTION: usize = 1024;
+/// callback_data limit, in bytes.
+const MAX_CALLBACK_DATA: usize = 64;
 
 /// A Bot API failure, classified.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +63,7 @@ impl TelegramChannel {
     pub fn new(token: &str, api: &str) -> Self {
         Self {
             api: format!("{}/bot{token}", api.trim_end_matches('/')),
+            files_api: format!("{}/file/bot{token}", api.trim_end_matches('/')),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -129,7 +138,12 @@ impl TelegramChannel {
     pub fn event(&self, u: &Value) -> Option<InboundEvent> {
         let m = u.get("message").or_else(|| u.get("edited_message"))?;
         let chat = &m["chat"];
-        let text = m["text"].as_str().or(m["caption"].as_str())?.to_string();
+        let has_file = m.get("document").is_some() || m.get("photo").is_some();
+        let text = match m["text"].as_str().or(m["caption"].as_str()) {
+            Some(t) => t.to_string(),
+            None if has_file => String::new(),
+            None => return None,
+        };
         let (bot_id, bot_name) = self.me.get().cloned().unwrap_or_default();
         let from = &m["from"];
         let name = [from["first_name"].as_str(), from["last_name"].as_str()]
@@ -164,6 +178,7 @@ impl TelegramChannel {
                 .or(chat["first_name"].as_str())
                 .map(str::to_string),
             platform_message_id: m["message_id"].as_i64().map(|i| i.to_string()),
+            attachments: vec![],
         })
     }
 
@@ -200,7 +215,10 @@ impl TelegramChannel {
                 let Some(id) = u["update_id"].as_i64() else {
                     continue;
                 };
-                if let Some(ev) = self.event(&u) {
+                if let Some(cb) = u.get("callback_query") {
+                    self.on_callback(&host, cb).await;
+                } else if let Some(mut ev) = self.event(&u) {
+                    self.download_files(&host, &u, &mut ev).await;
                     if let Err(e) = host.route(ev).await {
                         // Not confirmed: the update comes back on the next poll.
                         tracing::error!(update = id, error = %e, "routing a Telegram update failed");
@@ -218,6 +236,285 @@ impl TelegramChannel {
                 }
             }
         }
+    }
+}
+
+impl TelegramChannel {
+    /// Downloads a message's document or photo (largest size) into a staging folder.
+    async fn download_files(&self, host: &Host, u: &Value, ev: &mut InboundEvent) {
+        let m = u
+            .get("message")
+            .or_else(|| u.get("edited_message"))
+            .unwrap_or(&Value::Null);
+        let file = if let Some(d) = m.get("document") {
+            Some((
+                d.clone(),
+                d["file_name"].as_str().unwrap_or("file").to_string(),
+                d["mime_type"]
+                    .as_str()
+                    .unwrap_or("application/octet-stream")
+                    .to_string(),
+            ))
+        } else {
+            m["photo"]
+                .as_array()
+                .and_then(|sizes| sizes.last())
+                .map(|p| {
+                    (
+                        p.clone(),
+                        format!("photo-{}.jpg", m["message_id"]),
+                        "image/jpeg".to_string(),
+                    )
+                })
+        };
+        let Some((f, name, mime)) = file else { return };
+        let name = nanoclaw_protocol::names::validate(&name)
+            .map(str::to_string)
+            .unwrap_or_else(|_| "file".into());
+        let size = f["file_size"].as_u64().unwrap_or(0);
+        if size > MAX_DOWNLOAD {
+            ev.text.push_str(&format!("\n[attachment {name} not downloaded: {size} bytes is over the 20 MB Bot API limit]"));
+            return;
+        }
+        match self
+            .download(host, f["file_id"].as_str().unwrap_or_default(), &name)
+            .await
+        {
+            Ok((path, size)) => ev.attachments.push(StagedFile {
+                name,
+                path,
+                mime,
+                size,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "Telegram file download failed");
+                ev.text
+                    .push_str(&format!("\n[attachment {name} could not be downloaded]"));
+            }
+        }
+    }
+
+    async fn download(
+        &self,
+        host: &Host,
+        file_id: &str,
+        name: &str,
+    ) -> anyhow::Result<(std::path::PathBuf, u64)> {
+        let f = self
+            .call_retrying("getFile", &json!({"file_id": file_id}))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let file_path = f["file_path"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("getFile returned no file_path"))?;
+        if file_path.split('/').any(|c| c == "..") {
+            anyhow::bail!("refusing file_path {file_path:?}");
+        }
+        let mut resp = self
+            .client
+            .get(format!("{}/{file_path}", self.files_api))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?;
+        if !resp.status().is_success() {
+            anyhow::bail!("file download answered {}", resp.status());
+        }
+        let dir = host
+            .home
+            .data_dir()
+            .join("tmp")
+            .join(nanoclaw_protocol::new_id("tg"));
+        tokio::fs::create_dir_all(&dir).await?;
+        let path = dir.join(name);
+        let mut out = tokio::fs::File::create(&path).await?;
+        let mut size = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.without_url()))?
+        {
+            size += chunk.len() as u64;
+            if size > MAX_DOWNLOAD {
+                drop(out);
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                anyhow::bail!("file over the 20 MB limit");
+            }
+            tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut out).await?;
+        Ok((path, size))
+    }
+
+    /// A button press: answer the question in the asking session and update the card.
+    async fn on_callback(&self, host: &Arc<Host>, cb: &Value) {
+        let id = cb["id"].as_str().unwrap_or_default();
+        let data = cb["data"].as_str().unwrap_or_default();
+        let chat = cb["message"]["chat"]["id"].as_i64();
+        let message_id = cb["message"]["message_id"].as_i64();
+        let from = &cb["from"];
+        let parsed = data
+            .strip_prefix("q|")
+            .and_then(|r| r.rsplit_once('|'))
+            .and_then(|(q, i)| Some((q.to_string(), i.parse::<usize>().ok()?)));
+        let mut notice = "This question is no longer open.".to_string();
+        if let Some((qid, index)) = parsed {
+            match crate::questions::get(host, &qid).await {
+                Ok(Some(q))
+                    if chat.map(|c| format!("telegram:{c}")) == Some(q.platform_id.clone()) =>
+                {
+                    let name = from["first_name"]
+                        .as_str()
+                        .or(from["username"].as_str())
+                        .unwrap_or("someone")
+                        .to_string();
+                    let sender = format!("telegram:{}", from["id"].as_i64().unwrap_or_default());
+                    match crate::questions::answer(host, &q, index, &sender, &name).await {
+                        Ok((choice, _)) => {
+                            notice = format!("✓ {choice}");
+                            if let (Some(c), Some(m)) = (chat, message_id) {
+                                let body = json!({"chat_id": c, "message_id": m, "text": format!("{}\n✓ {choice}", q.title),
+                                    "reply_markup": {"inline_keyboard": []}});
+                                if let Err(e) = self.call_retrying("editMessageText", &body).await {
+                                    tracing::warn!(error = %e, "could not update the answered card");
+                                }
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %e, "button press not taken"),
+                    }
+                }
+                Ok(_) => {
+                    // Expired or from another chat: close the card so nobody presses again.
+                    if let (Some(c), Some(m)) = (chat, message_id) {
+                        let _ = self
+                            .call("editMessageReplyMarkup", &json!({"chat_id": c, "message_id": m, "reply_markup": {"inline_keyboard": []}}))
+                            .await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "question lookup failed"),
+            }
+        }
+        if let Err(e) = self
+            .call(
+                "answerCallbackQuery",
+                &json!({"callback_query_id": id, "text": notice}),
+            )
+            .await
+        {
+            tracing::debug!(error = %e, "answerCallbackQuery failed");
+        }
+    }
+
+    /// A question as a message with one button per option (None when ids do not fit
+    /// Telegram's callback_data limit: the numbered-text fallback is used then).
+    fn question_body(
+        chat: i64,
+        question_id: &str,
+        title: &str,
+        question: &str,
+        options: &[Value],
+    ) -> Option<Value> {
+        let labels = crate::questions::labels(options);
+        let rows: Option<Vec<Value>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let data = format!("q|{question_id}|{i}");
+                (data.len() <= MAX_CALLBACK_DATA)
+                    .then(|| json!([{"text": l, "callback_data": data}]))
+            })
+            .collect();
+        let text = if title.is_empty() {
+            question.to_string()
+        } else {
+            format!("{title}\n{question}")
+        };
+        Some(json!({"chat_id": chat, "text": text, "reply_markup": {"inline_keyboard": rows?}}))
+    }
+
+    /// Sends files from the outbox: photos with sendPhoto, the rest with sendDocument; the
+    /// text rides as the first caption (rest sent as messages).
+    async fn send_files(
+        &self,
+        chat: i64,
+        thread: Option<i64>,
+        files: &[std::path::PathBuf],
+        text: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let (caption, rest) = if text.chars().count() <= MAX_CAPTION {
+            (text.to_string(), String::new())
+        } else {
+            (String::new(), text.to_string())
+        };
+        let mut first = None;
+        for (i, path) in files.iter().enumerate() {
+            let bytes = tokio::fs::read(path).await?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            let lower = name.to_lowercase();
+            let photo = [".jpg", ".jpeg", ".png", ".webp"]
+                .iter()
+                .any(|e| lower.ends_with(e))
+                && bytes.len() <= 10 * 1024 * 1024;
+            let (method, field) = if photo {
+                ("sendPhoto", "photo")
+            } else {
+                ("sendDocument", "document")
+            };
+            let mut attempt = 0u32;
+            let sent = loop {
+                let mut form = reqwest::multipart::Form::new()
+                    .text("chat_id", chat.to_string())
+                    .part(
+                        field,
+                        reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
+                    );
+                if i == 0 && !caption.is_empty() {
+                    form = form.text("caption", caption.clone());
+                }
+                if let Some(t) = thread {
+                    form = form.text("message_thread_id", t.to_string());
+                }
+                let resp = self
+                    .client
+                    .post(format!("{}/{method}", self.api))
+                    .multipart(form)
+                    .send()
+                    .await;
+                let v: Value = match resp {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(e) => {
+                        json!({"ok": false, "description": e.without_url().to_string(), "error_code": 502})
+                    }
+                };
+                if v["ok"] == true {
+                    break v["result"].clone();
+                }
+                let retry = v["parameters"]["retry_after"].as_u64();
+                let code = v["error_code"].as_u64().unwrap_or(0);
+                if attempt < 4 && (retry.is_some() || code >= 500) {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1).min(60))).await;
+                    continue;
+                }
+                anyhow::bail!(
+                    "Telegram {method}: {}",
+                    v["description"].as_str().unwrap_or("failed")
+                );
+            };
+            first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
+        }
+        for piece in split(&rest, MAX_TEXT).into_iter().filter(|p| !p.is_empty()) {
+            let mut body = json!({"chat_id": chat, "text": piece});
+            if let Some(t) = thread {
+                body["message_thread_id"] = json!(t);
+            }
+            self.call_retrying("sendMessage", &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(first.flatten())
     }
 }
 
@@ -284,6 +581,29 @@ impl Channel for TelegramChannel {
             .thread_id
             .as_deref()
             .and_then(|t| t.parse::<i64>().ok());
+        if let Outbound::AskQuestion {
+            question_id,
+            title,
+            question,
+            options,
+        } = &item.content
+        {
+            if let Some(mut body) = Self::question_body(chat, question_id, title, question, options)
+            {
+                if let Some(t) = thread {
+                    body["message_thread_id"] = json!(t);
+                }
+                let sent = self
+                    .call_retrying("sendMessage", &body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                return Ok(sent["message_id"].as_i64().map(|i| i.to_string()));
+            }
+        }
+        if !item.files.is_empty() {
+            let text = super::text_of(&item.content).unwrap_or_default();
+            return self.send_files(chat, thread, &item.files, &text).await;
+        }
         let text = match (&item.content, super::text_of(&item.content)) {
             (_, Some(t)) => t,
             (Outbound::Edit { text, .. } | Outbound::Reaction { emoji: text, .. }, None) => {

@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "channel_state",
         include_str!("sql/003_channel_state.sql"),
     ),
+    (
+        4,
+        "question_cards",
+        include_str!("sql/004_question_cards.sql"),
+    ),
 ];
 
 /// Applies every migration the DB has not seen.
