@@ -6,6 +6,7 @@ mod doctor;
 mod image;
 mod run;
 mod service;
+mod setup;
 mod status;
 
 use std::path::PathBuf;
@@ -40,6 +41,11 @@ enum Cmd {
         /// Seconds to wait for the turn to finish (with -m).
         #[arg(long, default_value_t = 120.0)]
         timeout: f64,
+    },
+    /// First-run wizard: runtime, image, model credentials (.env, 0600), assistant, channels.
+    Setup {
+        #[command(flatten)]
+        args: setup::Args,
     },
     /// Print a one-time code: the first person who sends it to the bot in a DM becomes the owner.
     Pair {
@@ -171,6 +177,7 @@ fn main() -> ExitCode {
         Cmd::Doctor => doctor::doctor(home),
         Cmd::Status => status::status(home),
         Cmd::Pair { channel } => pair(home, &channel),
+        Cmd::Setup { args } => setup::setup(home, args),
         Cmd::Service { cmd } => {
             let (action, o) = match cmd {
                 ServiceCmd::Install { opts } => (service::Action::Install, opts),
