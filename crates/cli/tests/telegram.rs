@@ -563,3 +563,22 @@ fn a_file_in_and_a_file_out() {
     })
     .expect("outbox cleared after delivery");
 }
+
+#[test]
+fn markdown_becomes_telegram_html_with_a_plain_fallback() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "**bold** & <x>", None);
+    let r = wait_replies(&fake, 555, 1);
+    assert_eq!(r[0]["text"], "echo: <b>bold</b> &amp; &lt;x&gt;");
+    assert_eq!(r[0]["parse_mode"], "HTML");
+    fake.reject_html(1);
+    fake.message(555, "private", 42, "*again*", None);
+    let r = wait_replies(&fake, 555, 2);
+    assert_eq!(
+        r[1]["text"], "echo: *again*",
+        "sent as plain text after the 400"
+    );
+    assert!(r[1].get("parse_mode").is_none());
+}

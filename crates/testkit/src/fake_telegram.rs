@@ -21,6 +21,7 @@ struct Inner {
     fail_429: Vec<(String, u64)>,
     polls: u64,
     files: std::collections::HashMap<String, Vec<u8>>,
+    reject_html: usize,
     uploads: Vec<Upload>,
 }
 
@@ -200,6 +201,11 @@ impl FakeTelegram {
         }}))
     }
 
+    /// The next `n` sendMessage calls with `parse_mode` answer Telegram's 400 "can't parse entities".
+    pub fn reject_html(&self, n: usize) {
+        self.inner.lock().unwrap().reject_html = n;
+    }
+
     /// Files the bot uploaded.
     pub fn uploads(&self) -> Vec<Upload> {
         self.inner.lock().unwrap().uploads.clone()
@@ -372,6 +378,10 @@ async fn handle(
         | "sendDocument"
         | "sendPhoto" => {
             let mut g = inner.lock().unwrap();
+            if method == "sendMessage" && body.get("parse_mode").is_some() && g.reject_html > 0 {
+                g.reject_html -= 1;
+                return err(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0", None);
+            }
             g.sent.push((method.clone(), body.clone()));
             if method == "sendMessage" || method == "sendDocument" || method == "sendPhoto" {
                 if body["text"]

@@ -4,6 +4,7 @@
 //! for heavy ones). Routing, delivery and runtimes never name a channel.
 
 pub mod cli;
+pub mod markdown;
 pub mod telegram;
 
 use std::collections::HashMap;

@@ -635,15 +635,28 @@ impl Channel for TelegramChannel {
             _ => return Ok(None),
         };
         let mut first = None;
-        for piece in split(&text, MAX_TEXT) {
-            let mut body = json!({"chat_id": chat, "text": piece});
+        // Split before converting: HTML grows the text, and a piece stays valid markdown.
+        for piece in split(&text, MAX_TEXT - 512) {
+            let html = super::markdown::to_telegram_html(&piece);
+            let mut body = if html.chars().count() <= MAX_TEXT {
+                json!({"chat_id": chat, "text": html, "parse_mode": "HTML"})
+            } else {
+                json!({"chat_id": chat, "text": piece})
+            };
             if let Some(t) = thread {
                 body["message_thread_id"] = json!(t);
             }
-            let sent = self
-                .call_retrying("sendMessage", &body)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sent = match self.call_retrying("sendMessage", &body).await {
+                // Telegram refused our markup: the words matter more than the styling.
+                Err(ApiError::Api { description, .. }) if description.contains("can't parse entities") => {
+                    tracing::warn!(error = %description, "Telegram refused the HTML; sent as plain text");
+                    body["text"] = json!(piece);
+                    body.as_object_mut().map(|o| o.remove("parse_mode"));
+                    self.call_retrying("sendMessage", &body).await
+                }
+                other => other,
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
         }
         Ok(first.flatten())
