@@ -341,3 +341,27 @@ async fn external_mcp_server_tools_join_the_native_loop() {
         .any(|o| o.content["text"] == "via external MCP"));
     assert_eq!(ws.last_text(), "done");
 }
+
+#[tokio::test]
+async fn images_go_to_the_model_as_native_blocks() {
+    let fake = FakeModel::start();
+    let ws = Ws::new();
+    std::fs::create_dir_all(ws.path().join("inbox/m1")).unwrap();
+    std::fs::write(ws.path().join("inbox/m1/cat.png"), b"\x89PNG fake").unwrap();
+    let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+    ws.insert(
+        "chat",
+        json!({"sender": "Ann", "senderId": "cli:local", "text": "what is this?",
+            "attachments": [{"name": "cat.png", "path": "inbox/m1/cat.png", "mimeType": "image/png", "size": 9}]}),
+        true,
+    );
+    assert!(r.poll_once().await.unwrap());
+    let req = &fake.received()[0];
+    let content = req.body["messages"][0]["content"].as_array().unwrap();
+    assert_eq!(content[0]["type"], "image");
+    assert_eq!(content[0]["source"]["media_type"], "image/png");
+    assert!(content[1]["text"]
+        .as_str()
+        .unwrap()
+        .contains("path=\"inbox/m1/cat.png\""));
+}
