@@ -457,3 +457,45 @@ fn status_shows_host_sessions_and_channels() {
     );
     assert!(out.contains("sessions:  1 ("), "{out}");
 }
+
+#[test]
+fn the_host_degrades_what_a_channel_cannot_do() {
+    // The terminal declares no edits and no reactions: an edit arrives as a message of its
+    // own, a reaction is skipped (and recorded as delivered, never retried).
+    let home = TestHome::new();
+    let _host = home.start_host(&[]);
+    let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
+    assert!(o.status.success());
+    let dir = &home.session_dirs()[0];
+    let out = Connection::open(dir.join("outbound.db")).unwrap();
+    let first: i64 = out
+        .query_row("SELECT MAX(seq) FROM messages_out", [], |r| r.get(0))
+        .unwrap();
+    for (i, content) in [
+        serde_json::json!({"operation": "edit", "messageId": first, "text": "better answer"}),
+        serde_json::json!({"operation": "reaction", "messageId": first, "emoji": "👍"}),
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.execute(
+            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'local', 'cli', ?3)",
+            rusqlite::params![format!("op{i}"), first + 2 * (i as i64 + 1), content.to_string()],
+        )
+        .unwrap();
+    }
+    let inb = Connection::open(dir.join("inbound.db")).unwrap();
+    let settled = eventually(Duration::from_secs(10), || {
+        let n: i64 = inb
+            .query_row("SELECT COUNT(*) FROM delivered WHERE message_out_id IN ('op0','op1') AND status='delivered'", [], |r| r.get(0))
+            .unwrap();
+        (n == 2).then_some(())
+    });
+    assert!(settled.is_some(), "both rows settled");
+    let lines: Vec<String> = home.transcript().iter().map(|l| l.to_string()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("better answer")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("👍")));
+}

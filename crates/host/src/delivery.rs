@@ -550,6 +550,21 @@ async fn deliver_one(
         tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, "no adapter for channel; dropped");
         return fate("failed", None, false);
     };
+    // Degradation decided once, here, from the adapter's declared capabilities.
+    let caps = channel.capabilities();
+    let content = match content {
+        Outbound::Reaction { .. } if !caps.reactions => {
+            tracing::info!(session = %sess.id, id = %row.id, channel = %ct, "channel has no reactions; reaction skipped");
+            return fate("delivered", None, false);
+        }
+        // Without edits, the new text arrives as a message of its own.
+        Outbound::Edit { text, .. } if !caps.edits => Outbound::Message {
+            text,
+            files: vec![],
+            extra: Default::default(),
+        },
+        other => other,
+    };
     let files = match &content {
         Outbound::Message { files, .. } => {
             let outbox = paths.outbox(&row.id)?;

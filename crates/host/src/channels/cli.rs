@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use nanoclaw_protocol::content::Outbound;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -102,13 +101,9 @@ impl Channel for CliChannel {
     }
 
     async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
-        let text = match (&item.content, super::text_of(&item.content)) {
-            (_, Some(t)) => t,
-            (Outbound::Edit { text, .. }, None) => format!("(edited) {text}"),
-            _ => {
-                tracing::debug!(id = %item.message_out_id, "terminal has no reactions; skipped");
-                return Ok(None);
-            }
+        // The host already turned what the terminal cannot do into plain messages.
+        let Some(text) = super::text_of(&item.content) else {
+            return Ok(None);
         };
         if crate::failpoint_active("cli_send_error") {
             anyhow::bail!("injected send failure (NANOCLAW_FAILPOINT=cli_send_error)");

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod markdown;
+#[cfg(feature = "telegram")]
 pub mod telegram;
 
 use std::collections::HashMap;
@@ -164,15 +165,19 @@ impl Registry {
         home: &nanoclaw_protocol::Home,
         settings: &crate::config::Settings,
     ) -> Self {
+        let _ = settings; // unused when no optional adapter is compiled in
         let mut r = Self::default();
         r.register(Arc::new(cli::CliChannel::new(home)));
-        if let Some(token) = settings.secret("TELEGRAM_BOT_TOKEN") {
-            let api = settings
-                .get("TELEGRAM_API_URL")
-                .unwrap_or_else(|| "https://api.telegram.org".into());
-            r.register(Arc::new(telegram::TelegramChannel::new(&token, &api)));
-        }
+        // One line per adapter, each behind its cargo feature.
+        #[cfg(feature = "telegram")]
+        r.extend(telegram::from_settings(settings));
         r
+    }
+    /// Adds an adapter when its settings enable it.
+    pub fn extend(&mut self, ch: Option<Arc<dyn Channel>>) {
+        if let Some(ch) = ch {
+            self.register(ch);
+        }
     }
     /// Adds an adapter.
     pub fn register(&mut self, ch: Arc<dyn Channel>) {

@@ -58,6 +58,15 @@ pub enum ApiError {
     Transport(String),
 }
 
+/// The adapter, when `TELEGRAM_BOT_TOKEN` is set (`TELEGRAM_API_URL` overrides the API).
+pub fn from_settings(settings: &crate::config::Settings) -> Option<Arc<dyn Channel>> {
+    let token = settings.secret("TELEGRAM_BOT_TOKEN")?;
+    let api = settings
+        .get("TELEGRAM_API_URL")
+        .unwrap_or_else(|| "https://api.telegram.org".into());
+    Some(Arc::new(TelegramChannel::new(&token, &api)))
+}
+
 impl TelegramChannel {
     /// An adapter for a token; `api` is the Bot API base URL.
     pub fn new(token: &str, api: &str) -> Self {
