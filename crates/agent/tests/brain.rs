@@ -126,11 +126,10 @@ async fn anthropic_request_shape_caching_and_headers() {
     assert!(req.last_user_text().contains("<messages"));
 }
 
-#[tokio::test]
-async fn overloaded_is_retried_and_401_is_reported_as_auth() {
+async fn overloaded_is_retried_and_401_is_reported_as_auth(provider: &str) {
     let fake = FakeModel::start();
     let ws = Ws::new();
-    let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+    let mut r = ws.runner(cfg_for(&ws, &fake, provider));
     fake.push([
         Reply::error(529, "overloaded_error", "Overloaded"),
         Reply::error(500, "api_error", "Internal server error"),
@@ -169,7 +168,16 @@ async fn openai_401_is_reported_as_auth() {
 }
 
 #[tokio::test]
-async fn compaction_archives_and_summarises() {
+async fn anthropic_overloaded_retried_401_auth() {
+    overloaded_is_retried_and_401_is_reported_as_auth("anthropic").await;
+}
+
+#[tokio::test]
+async fn openai_overloaded_retried_401_auth() {
+    overloaded_is_retried_and_401_is_reported_as_auth("openai").await;
+}
+
+async fn compaction_archives_and_summarises(provider: &str) {
     let fake = FakeModel::start();
     fake.respond_with(|req| {
         req.last_user_text()
@@ -177,7 +185,7 @@ async fn compaction_archives_and_summarises() {
             .then(|| Reply::text("SUMMARY: Ann likes tea."))
     });
     let ws = Ws::new();
-    let mut cfg = cfg_for(&ws, &fake, "anthropic");
+    let mut cfg = cfg_for(&ws, &fake, provider);
     cfg.context_limit = 400; // tokens: the first turn already crosses three quarters of it
     let mut r = ws.runner(cfg);
     ws.chat("I like tea. Remember that.");
@@ -206,16 +214,25 @@ async fn compaction_archives_and_summarises() {
 }
 
 #[tokio::test]
-async fn conversation_resumes_after_restart_and_clear_is_admin_only() {
+async fn anthropic_compaction() {
+    compaction_archives_and_summarises("anthropic").await;
+}
+
+#[tokio::test]
+async fn openai_compaction() {
+    compaction_archives_and_summarises("openai").await;
+}
+
+async fn conversation_resumes_after_restart_and_clear_is_admin_only(provider: &str) {
     let fake = FakeModel::start();
     let ws = Ws::new();
     {
-        let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+        let mut r = ws.runner(cfg_for(&ws, &fake, provider));
         ws.chat("my name is Ann");
         assert!(r.poll_once().await.unwrap());
     }
     // A new runner process (same session folder) continues the same conversation.
-    let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+    let mut r = ws.runner(cfg_for(&ws, &fake, provider));
     ws.chat("what is my name?");
     assert!(r.poll_once().await.unwrap());
     assert!(fake.received()[1].all_text().contains("my name is Ann"));
@@ -242,6 +259,16 @@ async fn conversation_resumes_after_restart_and_clear_is_admin_only() {
     ws.chat("/login");
     assert!(r.poll_once().await.unwrap());
     assert_eq!(ws.out().len(), n);
+}
+
+#[tokio::test]
+async fn anthropic_resume_and_clear() {
+    conversation_resumes_after_restart_and_clear_is_admin_only("anthropic").await;
+}
+
+#[tokio::test]
+async fn openai_resume_and_clear() {
+    conversation_resumes_after_restart_and_clear_is_admin_only("openai").await;
 }
 
 #[tokio::test]
