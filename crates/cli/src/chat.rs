@@ -114,6 +114,10 @@ async fn one_turn(
                 eprintln!("error: {}", v["error"].as_str().unwrap_or("unknown error"));
                 return Ok(ExitCode::FAILURE);
             }
+            Some("notice") => {
+                println!("{}", v["text"].as_str().unwrap_or_default());
+                return Ok(ExitCode::SUCCESS);
+            }
             Some("accepted") => {
                 let ids = v["ids"]
                     .as_array()
@@ -184,7 +188,7 @@ async fn interactive(
                 Some(l) => {
                     let Ok(v) = serde_json::from_str::<Value>(&l) else { continue };
                     match v["type"].as_str() {
-                        Some("reply") => println!("{}", v["text"].as_str().unwrap_or_default()),
+                        Some("reply") | Some("notice") => println!("{}", v["text"].as_str().unwrap_or_default()),
                         Some("error") => eprintln!("error: {}", v["error"].as_str().unwrap_or_default()),
                         _ => {}
                     }

@@ -180,3 +180,88 @@ fn scheduled_task_runs_and_new_agent_is_created() {
     );
     host.stop();
 }
+
+#[test]
+fn self_modification_waits_for_the_owner_and_applies_on_approval() {
+    let fake = FakeModel::start();
+    fake.respond_with(|req| {
+        let last = req.last_user_text();
+        Some(if last.contains("install jq") {
+            Reply::tool(
+                "install_packages",
+                json!({"apt": ["jq"], "reason": "parse JSON"}),
+            )
+        } else if last.contains("add weather") {
+            Reply::tool(
+                "add_mcp_server",
+                json!({"name": "weather", "command": "weather-mcp"}),
+            )
+        } else if last.contains("<system_response") {
+            Reply::text(&format!("noted: {last}"))
+        } else {
+            Reply::text("asked the owner")
+        })
+    });
+    let home = home_for(&fake);
+    let host = home.start_host(&[]);
+    assert_eq!(chat(&home, "please install jq"), "asked the owner");
+    // The owner (the terminal's cli:local) gets the card in the terminal, as numbered options.
+    let card = eventually(Duration::from_secs(10), || {
+        home.transcript()
+            .into_iter()
+            .find(|l| l.to_string().contains("Approval needed"))
+    })
+    .expect("approval card in the terminal");
+    let text = card.to_string();
+    assert!(
+        text.contains("install packages (apt: jq") && text.contains("1. Approve"),
+        "{text}"
+    );
+    // "1" approves: the config changes and the agent is told.
+    let o = home.run(&["chat", "-m", "1", "--timeout", "30"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Approve: done."));
+    let packages: String = home
+        .central()
+        .query_row("SELECT packages FROM container_configs", [], |r| r.get(0))
+        .unwrap();
+    assert!(packages.contains("\"jq\""), "{packages}");
+    let told = eventually(Duration::from_secs(20), || {
+        home.transcript()
+            .into_iter()
+            .find(|l| l.to_string().contains("approved; your container restarts"))
+    });
+    assert!(
+        told.is_some(),
+        "the agent heard the outcome: {:?}",
+        home.transcript()
+    );
+
+    // Rejected: nothing changes.
+    assert_eq!(chat(&home, "add weather"), "asked the owner");
+    eventually(Duration::from_secs(10), || {
+        home.transcript()
+            .into_iter()
+            .find(|l| l.to_string().contains("MCP server \\\"weather\\\""))
+    })
+    .expect("second card");
+    let o = home.run(&["chat", "-m", "2", "--timeout", "30"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Reject: done."));
+    let mcp: String = home
+        .central()
+        .query_row("SELECT mcp_servers FROM container_configs", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(!mcp.contains("weather"));
+    let status: String = home
+        .central()
+        .query_row(
+            "SELECT status FROM pending_approvals WHERE action='add_mcp_server'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "rejected");
+    host.stop();
+}

@@ -14,9 +14,6 @@ use crate::db;
 use crate::sessions::{self, NewInbound};
 use crate::Host;
 
-/// How long a self-modification request waits for an approver.
-const APPROVAL_TTL_DAYS: i64 = 7;
-
 /// Executes one request and writes the answer into the asking session.
 pub async fn handle(
     host: &Arc<Host>,
@@ -31,7 +28,9 @@ pub async fn handle(
         "cancel_task" => set_task_status(host, sess, payload, &["pending", "paused"], None).await,
         "create_agent" => create_agent(host, sess, payload).await,
         "install_packages" | "add_mcp_server" | "request_rebuild" => {
-            park_for_approval(host, sess, action, payload).await
+            crate::approvals::request(host, sess, action, payload)
+                .await
+                .map(|r| Reply::Pending(json!(r)))
         }
         other => Err(format!("action {other:?} is not supported by this host")),
     };
@@ -230,40 +229,5 @@ async fn create_agent(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value)
     Ok(Reply::Done(json!(format!(
         "created agent {} (destination name {:?}); talk to it with send_to_agent",
         created.name, created.folder
-    ))))
-}
-
-async fn park_for_approval(
-    host: &Arc<Host>,
-    sess: &db::sessions::Session,
-    action: &str,
-    p: &Value,
-) -> Outcome {
-    let approval = nanoclaw_protocol::new_id("appr");
-    let (s, a, pl, g) = (
-        sess.id.clone(),
-        action.to_string(),
-        p.to_string(),
-        sess.agent_group_id.clone(),
-    );
-    let req = text(p, "requestId");
-    let id = approval.clone();
-    let approvers = host
-        .db
-        .call(move |c| {
-            let now = Utc::now();
-            c.execute(
-                "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, expires_at, status, title)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-                params![id, s, req, a, pl, nanoclaw_protocol::time::fmt(now), g,
-                    nanoclaw_protocol::time::fmt(now + chrono::Duration::days(APPROVAL_TTL_DAYS)), format!("Agent asks: {a}")],
-            )?;
-            Ok(db::users::admin_ids(c, &g)?)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(session = %sess.id, action, approval = %approval, approvers = approvers.len(), "self-modification parked for approval");
-    Ok(Reply::Pending(json!(format!(
-        "waiting for an approver (approval {approval})"
     ))))
 }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod agents;
+pub mod approvals;
 pub mod channels;
 pub mod config;
 pub mod control;

@@ -164,7 +164,7 @@ pub async fn answer(
     index: usize,
     sender_id: &str,
     sender_name: &str,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, Option<String>)> {
     let choice = q
         .options
         .get(index)
@@ -183,6 +183,10 @@ pub async fn answer(
         .await?;
     if closed == 0 {
         anyhow::bail!("question already answered");
+    }
+    if q.question_id.starts_with(crate::approvals::PREFIX) {
+        crate::approvals::decide(host, &q.question_id, index == 0, sender_id).await?;
+        return Ok((choice, None));
     }
     let sess = {
         let sid = q.session_id.clone();
@@ -205,7 +209,7 @@ pub async fn answer(
     let id = row.id.clone();
     sessions::write_inbound_batched(&dir, vec![row]).await?;
     host.wake(&sess.id).await;
-    Ok((choice, id))
+    Ok((choice, Some(id)))
 }
 
 /// Drops expired questions (sweep).

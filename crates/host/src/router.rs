@@ -36,6 +36,8 @@ pub struct RouteOutcome {
     pub accepted: Vec<Accepted>,
     /// Why nothing engaged, when that is worth telling the sender.
     pub dropped: Option<String>,
+    /// Handled by the host itself (e.g. an approval decided): what to tell the sender.
+    pub notice: Option<String>,
 }
 
 /// Compiled engage patterns, cached by source.
@@ -94,6 +96,7 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
                 "message too large: {} bytes (limit {MAX_TEXT_BYTES})",
                 ev.text.len()
             )),
+            notice: None,
         });
     }
     if let Some(out) = answer_open_question(host, &ev).await? {
@@ -133,6 +136,7 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
     let mut out = RouteOutcome {
         accepted: Vec::with_capacity(plans.len()),
         dropped,
+        notice: None,
     };
     for p in plans {
         let mut row = NewInbound::new("chat", content.clone());
@@ -234,13 +238,19 @@ async fn answer_open_question(
             }
         };
     tracing::info!(question = %q.question_id, choice = %choice, "question answered by text reply");
-    Ok(Some(RouteOutcome {
-        accepted: vec![Accepted {
-            session_id: q.session_id,
-            message_id,
-            trigger: true,
-        }],
-        dropped: None,
+    Ok(Some(match message_id {
+        Some(message_id) => RouteOutcome {
+            accepted: vec![Accepted {
+                session_id: q.session_id,
+                message_id,
+                trigger: true,
+            }],
+            ..Default::default()
+        },
+        None => RouteOutcome {
+            notice: Some(format!("{choice}: done.")),
+            ..Default::default()
+        },
     }))
 }
 

@@ -208,6 +208,9 @@ impl CliChannel {
             attachments: vec![],
         };
         match host.route(ev).await {
+            Ok(out) if out.accepted.is_empty() && out.notice.is_some() => {
+                json!({"type": "notice", "text": out.notice})
+            }
             Ok(out) if out.accepted.is_empty() => {
                 json!({"type": "error", "error": out.dropped.unwrap_or_else(|| "message was not routed to any agent".into())})
             }

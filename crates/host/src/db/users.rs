@@ -81,6 +81,25 @@ pub fn is_known_in_chat(c: &Connection, user: &str, mg: &str) -> rusqlite::Resul
 }
 
 /// Owners, global admins and admins scoped to `agent_group`: passed to the runner for command gating.
+/// Who may approve for an agent group, in the order they are asked: scoped admins, global
+/// admins, then owners (each once).
+pub fn approvers(c: &Connection, agent_group: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT user_id FROM user_roles WHERE (role = 'admin' AND agent_group_id = ?1)
+         UNION ALL SELECT user_id FROM user_roles WHERE role = 'admin' AND agent_group_id IS NULL
+         UNION ALL SELECT user_id FROM user_roles WHERE role = 'owner'",
+    )?;
+    let rows: Vec<String> = st
+        .query_map([agent_group], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|u| seen.insert(u.clone()))
+        .collect())
+}
+
+/// Admin user ids (owners, global and scoped admins) of an agent group.
 pub fn admin_ids(c: &Connection, agent_group: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT DISTINCT user_id FROM user_roles WHERE agent_group_id IS NULL OR agent_group_id=?1 ORDER BY user_id",

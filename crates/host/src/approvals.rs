@@ -1,0 +1,291 @@
+//! Self-modification approvals (DESIGN §6): an agent's `install_packages`, `add_mcp_server` or
+//! `request_rebuild` waits in `pending_approvals` while a card (Approve / Reject) goes to the
+//! first approver reachable by DM — scoped admins, then global admins, then owners. The card
+//! is a question (id `appr-…`), so buttons and numbered replies work as for any question. On
+//! approval the agent group's container config changes (its image is rebuilt from the new
+//! package set at the next start) and the session's runner restarts; either way the agent is
+//! told the outcome with a system message.
+
+use std::sync::Arc;
+
+use nanoclaw_protocol::content::Outbound;
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Value};
+
+use crate::channels::OutboundItem;
+use crate::{db, Host};
+
+/// Prefix of approval question ids.
+pub const PREFIX: &str = "appr-";
+/// How long a request waits for an approver.
+const TTL_DAYS: i64 = 7;
+/// The card's options.
+pub const OPTIONS: [&str; 2] = ["Approve", "Reject"];
+
+/// The DM route of the first reachable approver of an agent group.
+fn approver_route(
+    c: &rusqlite::Connection,
+    agent_group: &str,
+) -> rusqlite::Result<Option<(String, String, String)>> {
+    for user in db::users::approvers(c, agent_group)? {
+        let dm: Option<(String, String)> = c
+            .query_row(
+                "SELECT m.channel_type, m.platform_id FROM user_dms d JOIN messaging_groups m ON m.id = d.messaging_group_id WHERE d.user_id = ?1 ORDER BY d.resolved_at DESC LIMIT 1",
+                [&user],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((ct, pid)) = dm {
+            return Ok(Some((user, ct, pid)));
+        }
+        // The terminal's owner reads the terminal.
+        if user.starts_with("cli:") {
+            let pid = crate::channels::cli::CliChannel::platform_for(None);
+            if db::messaging_groups::find(c, crate::channels::cli::CHANNEL, &pid)?.is_some() {
+                return Ok(Some((user, crate::channels::cli::CHANNEL.to_string(), pid)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn describe(action: &str, p: &Value) -> String {
+    let list = |k: &str| {
+        p[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let what = match action {
+        "install_packages" => format!(
+            "install packages (apt: {}; npm: {})",
+            list("apt"),
+            list("npm")
+        ),
+        "add_mcp_server" => format!(
+            "add the MCP server {:?} ({} {})",
+            p["name"].as_str().unwrap_or(""),
+            p["command"].as_str().unwrap_or(""),
+            list("args")
+        ),
+        _ => "rebuild its container image".to_string(),
+    };
+    let reason = p["reason"]
+        .as_str()
+        .map(|r| format!(" Reason: {r}"))
+        .unwrap_or_default();
+    format!("{what}.{reason}")
+}
+
+/// Parks a request and sends the card; returns what the agent is told meanwhile.
+pub async fn request(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    action: &str,
+    payload: &Value,
+) -> Result<String, String> {
+    let approval = format!("{PREFIX}{}", uuid::Uuid::new_v4().simple());
+    let (s, a, pl, g) = (
+        sess.id.clone(),
+        action.to_string(),
+        payload.to_string(),
+        sess.agent_group_id.clone(),
+    );
+    let req = payload
+        .get("requestId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let id = approval.clone();
+    let (route, group_name) = host
+        .db
+        .call(move |c| {
+            let now = chrono::Utc::now();
+            c.execute(
+                "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, expires_at, status, title)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                params![id, s, req, a, pl, nanoclaw_protocol::time::fmt(now), g,
+                    nanoclaw_protocol::time::fmt(now + chrono::Duration::days(TTL_DAYS)), format!("Agent asks: {a}")],
+            )?;
+            let name = db::agent_groups::get(c, &g)?.map(|g| g.name).unwrap_or_default();
+            Ok((approver_route(c, &g)?, name))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some((approver, ct, pid)) = route else {
+        return Err(
+            "no approver can be reached by DM (pair an owner first: nanoclaw pair telegram)".into(),
+        );
+    };
+    let Some(channel) = host.channels.get(&ct).cloned() else {
+        return Err(format!("the approver's channel {ct} is not running"));
+    };
+    let question = format!("Agent {group_name} asks to {}", describe(action, payload));
+    let content = Outbound::AskQuestion {
+        question_id: approval.clone(),
+        title: "Approval needed".into(),
+        question: question.clone(),
+        options: OPTIONS.iter().map(|o| json!(o)).collect(),
+    };
+    let item = OutboundItem {
+        message_out_id: approval.clone(),
+        platform_id: pid.clone(),
+        thread_id: None,
+        in_reply_to: None,
+        target_platform_message_id: None,
+        content,
+        files: vec![],
+    };
+    let sent = channel
+        .send(&item)
+        .await
+        .map_err(|e| format!("the approval card could not be sent: {e}"))?;
+    let options: Vec<String> = OPTIONS.iter().map(|o| o.to_string()).collect();
+    crate::questions::record(
+        host,
+        &sess.id,
+        &approval,
+        &approval,
+        &question,
+        &options,
+        (&ct, &pid, None),
+        sent,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!(session = %sess.id, action, approval = %approval, approver = %approver, "approval requested");
+    Ok(format!("waiting for an approver (approval {approval})"))
+}
+
+/// Applies an approver's choice.
+pub async fn decide(
+    host: &Arc<Host>,
+    approval: &str,
+    approve: bool,
+    approver: &str,
+) -> anyhow::Result<()> {
+    let a = approval.to_string();
+    let row: Option<(String, String, String, Option<String>, String)> = host
+        .db
+        .call(move |c| {
+            Ok(c.query_row(
+                "SELECT session_id, action, payload, request_id, agent_group_id FROM pending_approvals WHERE approval_id = ?1 AND status = 'pending'",
+                [&a],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?)
+        })
+        .await?;
+    let Some((session_id, action, payload, request_id, group)) = row else {
+        anyhow::bail!("approval {approval} is not pending");
+    };
+    let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+    let (a, status, who) = (
+        approval.to_string(),
+        if approve { "approved" } else { "rejected" },
+        approver.to_string(),
+    );
+    let (act, pl, g) = (action.clone(), payload.clone(), group.clone());
+    host.db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE pending_approvals SET status = ?2 WHERE approval_id = ?1",
+                params![a, status],
+            )?;
+            if approve {
+                apply(&tx, &g, &act, &pl)?;
+            }
+            tx.commit()?;
+            tracing::info!(approval = %a, status, approver = %who, "approval decided");
+            Ok(())
+        })
+        .await?;
+    let sess = {
+        let sid = session_id.clone();
+        host.db
+            .call(move |c| Ok(db::sessions::get(c, &sid)?))
+            .await?
+    };
+    if let Some(sess) = sess {
+        if approve {
+            // The next start picks up the new config (and builds the group's image).
+            host.runners.stop(&sess.id);
+        }
+        let result = if approve {
+            format!(
+                "{} approved; your container restarts with it",
+                describe(&action, &payload)
+            )
+        } else {
+            format!(
+                "{} was rejected by the approver",
+                describe(&action, &payload)
+            )
+        };
+        let mut reply = json!({"action": action, "status": status, "result": result});
+        if let Some(r) = request_id {
+            reply["requestId"] = json!(r);
+        }
+        host.write_system(&sess, reply.to_string()).await?;
+    }
+    Ok(())
+}
+
+/// Merges an approved request into the agent group's container config.
+fn apply(c: &rusqlite::Connection, group: &str, action: &str, p: &Value) -> anyhow::Result<()> {
+    let now = nanoclaw_protocol::time::now();
+    c.execute(
+        "INSERT OR IGNORE INTO container_configs(agent_group_id, updated_at) VALUES (?1, ?2)",
+        params![group, now],
+    )?;
+    let (packages, mcp): (String, String) = c.query_row(
+        "SELECT packages, mcp_servers FROM container_configs WHERE agent_group_id = ?1",
+        [group],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    match action {
+        "install_packages" => {
+            let mut cur: Value = serde_json::from_str(&packages).unwrap_or(json!({}));
+            if !cur.is_object() {
+                cur = json!({});
+            }
+            for k in ["apt", "npm"] {
+                let mut list: Vec<String> = cur[k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                for v in p[k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if !list.iter().any(|x| x == v) {
+                        list.push(v.to_string());
+                    }
+                }
+                cur[k] = json!(list);
+            }
+            crate::image::validate_packages(&serde_json::from_value(cur.clone())?)?;
+            c.execute("UPDATE container_configs SET packages = ?2, updated_at = ?3 WHERE agent_group_id = ?1", params![group, cur.to_string(), now])?;
+        }
+        "add_mcp_server" => {
+            let mut cur: Value = serde_json::from_str(&mcp).unwrap_or(json!({}));
+            if !cur.is_object() {
+                cur = json!({});
+            }
+            let name = p["name"].as_str().unwrap_or_default();
+            nanoclaw_protocol::names::validate(name)?;
+            cur[name] = json!({"command": p["command"], "args": p["args"], "env": p["env"]});
+            c.execute("UPDATE container_configs SET mcp_servers = ?2, updated_at = ?3 WHERE agent_group_id = ?1", params![group, cur.to_string(), now])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
