@@ -392,3 +392,37 @@ async fn images_go_to_the_model_as_native_blocks() {
         .unwrap()
         .contains("path=\"inbox/m1/cat.png\""));
 }
+
+#[tokio::test]
+async fn compact_command_from_an_admin() {
+    let fake = FakeModel::start();
+    fake.respond_with(|req| {
+        req.last_user_text()
+            .starts_with("Summarise the conversation")
+            .then(|| Reply::text("SUMMARY: short"))
+    });
+    let ws = Ws::new();
+    let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+    ws.chat("remember the blue door");
+    assert!(r.poll_once().await.unwrap());
+    ws.chat_from("telegram:99", "/compact");
+    assert!(r.poll_once().await.unwrap());
+    assert!(ws.last_text().contains("admin"));
+    ws.chat("/compact");
+    assert!(r.poll_once().await.unwrap());
+    assert!(
+        ws.last_text().starts_with("Conversation compacted"),
+        "{}",
+        ws.last_text()
+    );
+    assert_eq!(
+        std::fs::read_dir(ws.agent().join("conversations"))
+            .unwrap()
+            .count(),
+        1
+    );
+    ws.chat("next");
+    assert!(r.poll_once().await.unwrap());
+    let last = fake.received().last().unwrap().all_text();
+    assert!(last.contains("SUMMARY: short") && !last.contains("remember the blue door"));
+}

@@ -461,3 +461,48 @@ fn sixth_session_is_queued_until_a_slot_frees() {
         "the sixth waited for a slot: {took:?}"
     );
 }
+
+#[test]
+fn model_turn_with_a_tool_from_inside_a_container() {
+    // The static runner in the slim image calls the model through the host's credential proxy
+    // (bridge gateway) and runs a tool in its mounted agent folder.
+    if !engine() {
+        return;
+    }
+    image();
+    let fake = nanoclaw_testkit::fake_model::FakeModel::start();
+    fake.require_key("sk-ant-test-SECRET-4242");
+    fake.push([
+        nanoclaw_testkit::fake_model::Reply::tool(
+            "bash",
+            serde_json::json!({"command": "cat note.txt"}),
+        ),
+        nanoclaw_testkit::fake_model::Reply::text("the note says hello from the box"),
+    ]);
+    let home = docker_home().env("NANOCLAW_PROVIDER", "anthropic");
+    std::fs::create_dir_all(home.path().join("groups/main")).unwrap();
+    std::fs::write(
+        home.path().join("groups/main/note.txt"),
+        "hello from the box\n",
+    )
+    .unwrap();
+    let _host = home.start_host(&[("ANTHROPIC_BASE_URL", &fake.anthropic_url())]);
+    let o = home.run(&["chat", "-m", "read my note", "--timeout", "60"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "the note says hello from the box\n"
+    );
+    let reqs = fake.received();
+    assert_eq!(reqs.len(), 2);
+    assert!(
+        reqs[1].last_user_text().contains("hello from the box"),
+        "the tool ran in the container"
+    );
+    for r in &reqs {
+        assert_eq!(
+            r.headers.get("x-api-key").map(String::as_str),
+            Some("sk-ant-test-SECRET-4242")
+        );
+    }
+}
