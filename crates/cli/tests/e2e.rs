@@ -499,3 +499,48 @@ fn the_host_degrades_what_a_channel_cannot_do() {
     );
     assert!(!lines.iter().any(|l| l.contains("👍")));
 }
+
+#[test]
+fn recurring_outbound_message_is_sent_at_each_occurrence_exactly_once() {
+    let home = TestHome::new();
+    let _host = home.start_host(&[]);
+    let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
+    assert!(o.status.success());
+    let dir = &home.session_dirs()[0];
+    let out = Connection::open(dir.join("outbound.db")).unwrap();
+    let max: i64 = out
+        .query_row("SELECT MAX(seq) FROM messages_out", [], |r| r.get(0))
+        .unwrap();
+    // The runner's side: a message repeated every 2 seconds (six-field cron).
+    out.execute(
+        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content, recurrence)
+         VALUES ('tick', ?1, ?2, 'chat', 'local', 'cli', '{\"text\":\"tick\"}', '*/2 * * * * *')",
+        rusqlite::params![max + 2, nanoclaw_protocol::time::now()],
+    )
+    .unwrap();
+    let ticks = || {
+        home.transcript()
+            .iter()
+            .filter(|l| l["text"] == "tick")
+            .count()
+    };
+    let got = eventually(Duration::from_secs(15), || (ticks() >= 3).then_some(()));
+    assert!(got.is_some(), "ticks: {}", ticks());
+    let inb = Connection::open(dir.join("inbound.db")).unwrap();
+    let occurrences: Vec<String> = inb
+        .prepare(
+            "SELECT message_out_id FROM delivered WHERE message_out_id LIKE 'tick.r%' ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(occurrences.len() >= 2, "{occurrences:?}");
+    // One send per occurrence: the transcript never has more ticks than delivered records.
+    assert!(
+        ticks() <= occurrences.len() + 1 + 1,
+        "{} ticks for {occurrences:?}",
+        ticks()
+    );
+}

@@ -123,7 +123,9 @@ pub async fn pass(
     let started = view.started_at.map(str::to_string);
     let reads = {
         let (dir, started) = (dir.clone(), started.clone());
-        tokio::task::spawn_blocking(move || read_phase(&dir, alive, started.as_deref())).await??
+        let tz = host.settings.timezone();
+        tokio::task::spawn_blocking(move || read_phase(&dir, alive, started.as_deref(), tz))
+            .await??
     };
 
     let mut fates = Vec::new();
@@ -213,6 +215,7 @@ fn read_phase(
     dir: &std::path::Path,
     alive: bool,
     started_at: Option<&str>,
+    tz: chrono_tz::Tz,
 ) -> anyhow::Result<Reads> {
     let c = schema::open_inbound_write(dir)?;
     let now_s = time::now();
@@ -248,7 +251,7 @@ fn read_phase(
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let due_out = {
+    let due_out: Vec<DueOut> = {
         let mut st = c.prepare_cached(
             "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
              FROM ob.messages_out o
@@ -269,7 +272,7 @@ fn read_phase(
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let next_out = c
+    let mut next_out: Option<String> = c
         .query_row(
             "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
              AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
@@ -278,6 +281,15 @@ fn read_phase(
         )
         .optional()?
         .flatten();
+    let mut due_out = due_out;
+    for (row, next) in recurring_out(&c, tz)? {
+        if let Some(row) = row {
+            due_out.push(row);
+        }
+        if next_out.as_ref().is_none_or(|n| next < *n) {
+            next_out = Some(next);
+        }
+    }
     let max_out = nanoclaw_protocol::seq::max_seq(&c, "ob.messages_out")?;
     Ok(Reads {
         acks,
@@ -286,6 +298,70 @@ fn read_phase(
         next_out,
         max_out,
     })
+}
+
+/// Recurring outbound rows (`recurrence` = cron) already delivered once: each occurrence is
+/// sent as `<id>.r<occurrence unix time>`, so its `delivered` record (and intent) make it exactly
+/// once like any row. (The suffix is the occurrence's Unix time: ids must stay valid file
+/// names, since a row's outbox folder is named after it.) Returns the occurrence due now, if any, and the next one's time.
+fn recurring_out(
+    c: &rusqlite::Connection,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<Vec<(Option<DueOut>, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content,
+                o.recurrence, COALESCE(o.deliver_after, o.timestamp),
+                (SELECT MAX(d2.message_out_id) FROM main.delivered d2
+                  WHERE substr(d2.message_out_id, 1, length(o.id) + 2) = o.id || '.r'),
+                d.status
+         FROM ob.messages_out o LEFT JOIN main.delivered d ON d.message_out_id = o.id
+         WHERE o.recurrence IS NOT NULL AND o.recurrence != '' AND COALESCE(d.status, '') != 'failed'",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            DueOut {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                in_reply_to: r.get(2)?,
+                channel_type: r.get(3)?,
+                platform_id: r.get(4)?,
+                thread_id: r.get(5)?,
+                content: r.get(6)?,
+            },
+            r.get::<_, String>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, Option<String>>(9)?,
+            r.get::<_, Option<String>>(10)?.is_some(),
+        ))
+    })?;
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for row in rows {
+        let (base, cron, first, last_occ, sent_once) = row?;
+        let last = last_occ
+            .as_deref()
+            .and_then(|l| l.rsplit_once(".r"))
+            .and_then(|(_, t)| t.parse::<i64>().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .or_else(|| time::parse(&first));
+        let Some(last) = last else { continue };
+        match crate::scheduling::due_occurrence(&cron, tz, last, now) {
+            // Not sent yet (this pass sends it): only its next occurrence matters, so a timer
+            // comes back for it.
+            Ok((_, next)) if !sent_once => out.push((None, time::fmt(next))),
+            Ok((due, next)) => {
+                let due = due.map(|d| DueOut {
+                    id: format!("{}.r{:010}", base.id, d.timestamp()),
+                    ..base
+                });
+                out.push((due, time::fmt(next)));
+            }
+            Err(e) => {
+                tracing::warn!(id = %base.id, error = %e, "outbound recurrence ignored");
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Applies a pass in one transaction: ack sync, retries, recurrences, delivery fates.

@@ -147,7 +147,11 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             let paths = host
                 .home
                 .session(&p.session.agent_group_id, &p.session.id)?;
-            row.content = with_attachments(&content, &paths, &row.id, &ev.attachments)?;
+            // Copies of up to 20 MB: off the async workers.
+            let (c, id, files) = (content.clone(), row.id.clone(), ev.attachments.clone());
+            row.content =
+                tokio::task::spawn_blocking(move || with_attachments(&c, &paths, &id, &files))
+                    .await??;
         }
         row.trigger = p.trigger;
         row.channel_type = Some(ev.channel_type.clone());
