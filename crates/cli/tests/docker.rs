@@ -506,3 +506,26 @@ fn model_turn_with_a_tool_from_inside_a_container() {
         );
     }
 }
+
+#[test]
+fn a_failed_group_image_build_falls_back_to_the_base_image() {
+    // Approved packages that cannot be installed (the slim base has no apt) must not leave the
+    // agent unable to start.
+    if !engine() {
+        return;
+    }
+    image();
+    let home = docker_home();
+    let o = home.run(&["chat", "-m", "first", "--timeout", "60"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    home.central()
+        .execute(
+            "INSERT OR REPLACE INTO container_configs(agent_group_id, packages, updated_at)
+             SELECT id, '{\"apt\":[\"jq\"],\"npm\":[]}', '2026-01-01T00:00:00.000Z' FROM agent_groups WHERE folder='main'",
+            [],
+        )
+        .unwrap();
+    let o = home.run(&["chat", "-m", "still here?", "--timeout", "120"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "echo: still here?\n");
+}

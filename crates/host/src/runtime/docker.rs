@@ -234,10 +234,19 @@ impl Runtime for DockerRuntime {
         let image = if spec.packages == crate::image::Packages::default() {
             self.image.clone()
         } else {
-            crate::image::ensure_group_image(&self.docker, &self.image, &spec.packages, |l| {
+            match crate::image::ensure_group_image(&self.docker, &self.image, &spec.packages, |l| {
                 tracing::debug!(line = l, "group image build")
             })
-            .await?
+            .await
+            {
+                Ok(image) => image,
+                // A conversation that works without its extra packages beats one that cannot
+                // start at all; the failure is logged for `nanoclaw doctor` / the owner.
+                Err(e) => {
+                    tracing::error!(agent_group = %spec.agent_group_id, error = %format!("{e:#}"), "building the agent group's image failed; starting from the base image without its extra packages");
+                    self.image.clone()
+                }
+            }
         };
         let created = self
             .docker
