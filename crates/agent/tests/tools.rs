@@ -198,15 +198,37 @@ async fn send_card_and_bad_card() {
     ok(
         &tb,
         "send_card",
-        json!({"card": {"title": "Weather", "body": "Sunny"}, "to": "family"}),
+        json!({"card": {"title": "Weather", "description": "Sunny",
+            "actions": [{"label": "Radar", "url": "https://radar.example"}]}, "to": "family"}),
     )
     .await;
     let o = last(&ws);
+    assert_eq!(o.kind, "chat");
+    assert_eq!(o.seq % 2, 1);
     assert_eq!(o.content["card"]["title"], "Weather");
-    assert_eq!(o.content["fallbackText"], "Weather");
+    // Without a fallback, text-only channels get the whole card, link included.
+    assert_eq!(
+        o.content["fallbackText"],
+        "**Weather**\n\nSunny\n\nRadar: https://radar.example"
+    );
     assert_eq!(o.platform_id.as_deref(), Some("telegram:-100"));
+    ok(
+        &tb,
+        "send_card",
+        json!({"card": {"title": "T"}, "fallback_text": "plain"}),
+    )
+    .await;
+    assert_eq!(last(&ws).content["fallbackText"], "plain");
     err(&tb, "send_card", json!({"card": "not an object"})).await;
-    err(&tb, "send_card", json!({"card": {}, "to": "nobody"})).await;
+    assert!(err(&tb, "send_card", json!({"card": {"body": "?"}}))
+        .await
+        .contains("the card is empty"));
+    err(
+        &tb,
+        "send_card",
+        json!({"card": {"title": "T"}, "to": "nobody"}),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -429,6 +429,76 @@ fn question_card_round_trip_through_a_button_press() {
     assert_eq!(answer_rows(&dir).len(), 1);
 }
 
+/// The system rows the host wrote into a session (what the agent is told).
+fn system_rows(dir: &std::path::Path) -> Vec<Value> {
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let mut st = c
+        .prepare("SELECT content FROM messages_in WHERE kind = 'system'")
+        .unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_card_shows_its_links_as_url_buttons_and_an_empty_card_is_dropped_and_reported() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hi", None);
+    wait_replies(&fake, 555, 1);
+    let (dir, _) = runner_writes(
+        &home,
+        json!({"card": {"title": "Daily", "description": "Your <plate> today", "children": ["• one"],
+            "actions": [{"label": "Calendar", "url": "https://cal.example/today"}, {"label": "No link"}]},
+            "fallbackText": "Daily: your plate"}),
+    );
+    let card = eventually(Duration::from_secs(10), || {
+        replies_to(&fake, 555)
+            .into_iter()
+            .find(|m| m["reply_markup"].is_object())
+    })
+    .expect("card sent");
+    assert_eq!(card["parse_mode"], "HTML");
+    assert_eq!(
+        card["text"],
+        "<b>Daily</b>\n\nYour &lt;plate&gt; today\n\n• one"
+    );
+    assert_eq!(
+        card["reply_markup"]["inline_keyboard"],
+        json!([[{"text": "Calendar", "url": "https://cal.example/today"}]]),
+        "only link actions become buttons"
+    );
+    // Nothing to show: an audited drop, and the agent is told instead of the reply vanishing.
+    let (_, bad) = runner_writes(&home, json!({"card": {"oops": true}}));
+    let note = eventually(Duration::from_secs(10), || {
+        system_rows(&dir)
+            .into_iter()
+            .find(|n| n["result"]["messageId"] == bad.as_str())
+    })
+    .expect("agent told about the dropped card");
+    assert_eq!(note["action"], "delivery_failed");
+    assert!(note["result"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("empty card"));
+    let out = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let status: String = out
+        .query_row(
+            "SELECT status FROM delivered WHERE message_out_id = ?1",
+            [&bad],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(
+        replies_to(&fake, 555).len(),
+        2,
+        "nothing sent for the empty card"
+    );
+}
+
 #[test]
 fn expired_question_and_numbered_text_reply() {
     let fake = FakeTelegram::start(TOKEN);

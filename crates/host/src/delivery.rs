@@ -562,6 +562,26 @@ fn platform_message_of(
     Ok(found)
 }
 
+/// A row that can never be sent: recorded `failed` (the audit) and the agent told why, so a
+/// reply is never lost silently.
+async fn dropped(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    row: &DueOut,
+    reason: &str,
+) -> anyhow::Result<Option<Fate>> {
+    tracing::warn!(session = %sess.id, id = %row.id, reason, "outbound row dropped");
+    let note = serde_json::json!({"action": "delivery_failed", "status": "error",
+        "result": {"messageId": row.id, "error": reason}});
+    host.write_system(sess, note.to_string()).await?;
+    Ok(Some(Fate {
+        out_id: row.id.clone(),
+        status: "failed",
+        platform_message_id: None,
+        sent: false,
+    }))
+}
+
 /// Sends one due row. Returns its fate, or None when it should be tried again later.
 async fn deliver_one(
     host: &Arc<Host>,
@@ -579,10 +599,7 @@ async fn deliver_one(
     };
     let content = match Outbound::parse(&row.kind, &row.content) {
         Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(session = %sess.id, id = %row.id, error = %e, "outbound row dropped: bad content");
-            return fate("failed", None, false);
-        }
+        Err(e) => return dropped(host, sess, row, &format!("bad content: {e}")).await,
     };
     if let Outbound::System { action, payload } = &content {
         crate::actions::handle(host, sess, action, payload).await?;
@@ -592,20 +609,15 @@ async fn deliver_one(
         (Some(ct), Some(pid)) => (ct.clone(), pid.clone()),
         _ => match host.default_route(sess).await? {
             Some(r) => r,
-            None => {
-                tracing::warn!(session = %sess.id, id = %row.id, "outbound row has no route; dropped");
-                return fate("failed", None, false);
-            }
+            None => return dropped(host, sess, row, "the message has no destination").await,
         },
     };
     if ct == "agent" {
         let text = match &content {
-            Outbound::Message { text, .. } => text.clone(),
-            Outbound::Card { fallback_text, .. } => fallback_text.clone(),
-            _ => {
-                tracing::warn!(session = %sess.id, id = %row.id, "only messages can go to another agent; dropped");
-                return fate("failed", None, false);
+            Outbound::Message { .. } | Outbound::Card { .. } => {
+                crate::channels::text_of(&content).unwrap_or_default()
             }
+            _ => return dropped(host, sess, row, "only messages can go to another agent").await,
         };
         return match crate::agents::target(host, sess, row.in_reply_to.as_deref(), &pid).await? {
             Some(t) => {
@@ -613,18 +625,23 @@ async fn deliver_one(
                 fate("delivered", Some(id), false)
             }
             None => {
-                tracing::warn!(session = %sess.id, id = %row.id, agent = %pid, "message to an agent outside the ACL; dropped");
-                fate("failed", None, false)
+                dropped(
+                    host,
+                    sess,
+                    row,
+                    &format!("agent {pid} is not one of your destinations"),
+                )
+                .await
             }
         };
     }
     if !host.route_allowed(sess, &ct, &pid).await? {
-        tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, platform = %pid, "outbound row to a destination outside the ACL; dropped");
-        return fate("failed", None, false);
+        let why = format!("{ct}:{pid} is not one of your destinations");
+        return dropped(host, sess, row, &why).await;
     }
     let Some(channel) = host.channels.get(&ct).cloned() else {
-        tracing::warn!(session = %sess.id, id = %row.id, channel = %ct, "no adapter for channel; dropped");
-        return fate("failed", None, false);
+        let why = format!("the {ct} channel is not running");
+        return dropped(host, sess, row, &why).await;
     };
     // Degradation decided once, here, from the adapter's declared capabilities.
     let caps = channel.capabilities();

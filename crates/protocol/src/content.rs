@@ -241,10 +241,18 @@ impl Outbound {
             Some(other) => {
                 return Err(Error::Content(format!("unknown operation {other:?}")));
             }
-            None if m.contains_key("card") => Self::Card {
-                card: m["card"].clone(),
-                fallback_text: str_field(&m, "fallbackText"),
-            },
+            None if m.contains_key("card") => {
+                let fallback_text = str_field(&m, "fallbackText");
+                if fallback_text.trim().is_empty() && CardView::parse(&m["card"]).is_empty() {
+                    return Err(Error::Content(
+                        "empty card: no title, description, children, link or fallbackText".into(),
+                    ));
+                }
+                Self::Card {
+                    card: m["card"].clone(),
+                    fallback_text,
+                }
+            }
             None => {
                 let files = m
                     .get("files")
@@ -267,6 +275,87 @@ impl Outbound {
     /// A plain text message's content JSON.
     pub fn text_json(text: &str) -> String {
         serde_json::json!({ "text": text }).to_string()
+    }
+}
+
+/// A `send_card` card (`{title, description, children, actions}`, NanoClaw v2's shape) read
+/// leniently: unknown fields are ignored, children may be strings or `{text}` objects, and only
+/// actions with a label and an http(s) URL survive — a card is fire-and-forget, so a button
+/// without a link would have nowhere to land.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardView {
+    /// Title.
+    pub title: String,
+    /// Description, then each child, one paragraph each.
+    pub lines: Vec<String>,
+    /// Link buttons: (label, url).
+    pub links: Vec<(String, String)>,
+}
+
+impl CardView {
+    /// Reads a card body.
+    pub fn parse(card: &Value) -> Self {
+        let text = |v: &Value| {
+            v.as_str()
+                .or_else(|| v.get("text").and_then(Value::as_str))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let title = card.get("title").and_then(text).unwrap_or_default();
+        let lines = card
+            .get("description")
+            .into_iter()
+            .chain(
+                card.get("children")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
+            .filter_map(text)
+            .collect();
+        let links = card
+            .get("actions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let label = a.get("label").and_then(Value::as_str)?.trim();
+                let url = a.get("url").and_then(Value::as_str)?.trim();
+                let web = url.starts_with("https://") || url.starts_with("http://");
+                (!label.is_empty() && web && !url.contains(char::is_whitespace))
+                    .then(|| (label.to_string(), url.to_string()))
+            })
+            .collect();
+        Self {
+            title,
+            lines,
+            links,
+        }
+    }
+
+    /// Nothing to show.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_empty() && self.lines.is_empty() && self.links.is_empty()
+    }
+
+    /// The card as markdown: bold title, paragraphs, and (`with_links`) one `label: url` line
+    /// per link for channels that cannot show link buttons.
+    pub fn markdown(&self, with_links: bool) -> String {
+        let mut parts = Vec::new();
+        if !self.title.is_empty() {
+            parts.push(format!("**{}**", self.title));
+        }
+        parts.extend(self.lines.iter().cloned());
+        if with_links && !self.links.is_empty() {
+            let links: Vec<String> = self
+                .links
+                .iter()
+                .map(|(l, u)| format!("{l}: {u}"))
+                .collect();
+            parts.push(links.join("\n"));
+        }
+        parts.join("\n\n")
     }
 }
 
@@ -310,9 +399,31 @@ mod tests {
             Outbound::parse("chat", r#"{"card":{"a":1},"fallbackText":"t"}"#).unwrap(),
             Outbound::Card { .. }
         ));
+        assert!(Outbound::parse("chat", r#"{"card":{"a":1}}"#).is_err());
         assert!(matches!(
             Outbound::parse("system", r#"{"action":"x","payload":{}}"#).unwrap(),
             Outbound::System { .. }
         ));
+    }
+
+    #[test]
+    fn cards_render_leniently() {
+        let card = serde_json::json!({"title": " Daily ", "description": "Your plate",
+            "children": ["• one", {"text": "• two"}, 3, ""],
+            "actions": [{"label": "Docs", "url": "https://example.com/d"}, {"label": "Add"},
+                {"label": "Evil", "url": "javascript:alert(1)"}, {"label": "", "url": "https://x"}]});
+        let v = CardView::parse(&card);
+        assert_eq!(v.title, "Daily");
+        assert_eq!(v.lines, ["Your plate", "• one", "• two"]);
+        assert_eq!(
+            v.links,
+            [("Docs".to_string(), "https://example.com/d".to_string())]
+        );
+        assert_eq!(
+            v.markdown(true),
+            "**Daily**\n\nYour plate\n\n• one\n\n• two\n\nDocs: https://example.com/d"
+        );
+        assert!(!v.markdown(false).contains("example.com"));
+        assert!(CardView::parse(&serde_json::json!("not an object")).is_empty());
     }
 }

@@ -40,8 +40,12 @@ pub fn specs() -> Vec<ToolSpec> {
             json!({"type": "object", "properties": {"seq": {"type": "integer"}, "text": {"type": "string"}}, "required": ["seq", "text"]})),
         spec("add_reaction", "React to a message by its seq with an emoji.",
             json!({"type": "object", "properties": {"seq": {"type": "integer"}, "emoji": {"type": "string"}}, "required": ["seq", "emoji"]})),
-        spec("send_card", "Send a structured card (falls back to text where cards are not supported).",
-            json!({"type": "object", "properties": {"card": {"type": "object"}, "fallback_text": {"type": "string"}, "to": to}, "required": ["card"]})),
+        spec("send_card", "Display a structured card and return at once (no answer is collected; use ask_user_question for that). Link actions become buttons where the platform has them; elsewhere the card is sent as text.",
+            json!({"type": "object", "properties": {"card": {"type": "object", "properties": {
+                    "title": {"type": "string"}, "description": {"type": "string"},
+                    "children": {"type": "array", "items": {"type": "string"}},
+                    "actions": {"type": "array", "items": {"type": "object", "properties": {"label": {"type": "string"}, "url": {"type": "string"}}, "required": ["label", "url"]}}}},
+                "fallback_text": {"type": "string"}, "to": to}, "required": ["card"]})),
         spec("ask_user_question", "Ask the user a multiple-choice question and wait for the answer.",
             json!({"type": "object", "properties": {"title": {"type": "string"}, "question": {"type": "string"},
                 "options": {"type": "array", "items": {"type": "string"}}}, "required": ["title", "question", "options"]})),
@@ -343,14 +347,17 @@ fn send_card(tb: &Toolbox, input: &Value) -> Result<String, String> {
         .get("card")
         .filter(|c| c.is_object())
         .ok_or("missing object argument \"card\"")?;
-    let fallback = opt_str(input, "fallback_text")
-        .map(str::to_string)
-        .or_else(|| {
-            card.get("title")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
+    let view = nanoclaw_protocol::content::CardView::parse(card);
+    let fallback =
+        match opt_str(input, "fallback_text").filter(|f| !f.trim().is_empty()) {
+            Some(f) => f.to_string(),
+            None if view.is_empty() => return Err(
+                "the card is empty: give it a title, description, children or actions with a url"
+                    .into(),
+            ),
+            // Channels without cards still get the whole card, links included.
+            None => view.markdown(true),
+        };
     let route = tb.route_to(opt_str(input, "to"))?;
     let (_, seq) = tb.write_row(
         "chat",

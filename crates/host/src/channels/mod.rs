@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nanoclaw_protocol::content::Outbound;
+use nanoclaw_protocol::content::{CardView, Outbound};
 
 use crate::Host;
 
@@ -99,11 +99,19 @@ pub struct OutboundItem {
 }
 
 /// The text a channel without buttons shows for a message, card or question: a card becomes its
-/// fallback text, a question its title, question and numbered options. None for operations.
+/// fallback text (or, without one, the card rendered with its links), a question its title,
+/// question and numbered options. None for operations.
 pub fn text_of(content: &Outbound) -> Option<String> {
     match content {
         Outbound::Message { text, .. } => Some(text.clone()),
-        Outbound::Card { fallback_text, .. } => Some(fallback_text.clone()),
+        Outbound::Card {
+            card,
+            fallback_text,
+        } => Some(if fallback_text.trim().is_empty() {
+            CardView::parse(card).markdown(true)
+        } else {
+            fallback_text.clone()
+        }),
         Outbound::AskQuestion {
             title,
             question,
@@ -210,6 +218,12 @@ mod tests {
         );
         let card = Outbound::parse("chat", r#"{"card":{"x":1},"fallbackText":"plain"}"#).unwrap();
         assert_eq!(text_of(&card).as_deref(), Some("plain"));
+        let card = Outbound::parse(
+            "chat",
+            r#"{"card":{"title":"T","actions":[{"label":"Go","url":"https://e.x"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(text_of(&card).as_deref(), Some("**T**\n\nGo: https://e.x"));
         let r = Outbound::parse(
             "chat",
             r#"{"operation":"reaction","messageId":2,"emoji":"👍"}"#,

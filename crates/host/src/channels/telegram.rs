@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nanoclaw_protocol::content::Outbound;
+use nanoclaw_protocol::content::{CardView, Outbound};
 use serde_json::{json, Value};
 
 use super::{Capabilities, Channel, InboundEvent, OutboundItem, StagedFile};
@@ -613,7 +613,30 @@ impl Channel for TelegramChannel {
             let text = super::text_of(&item.content).unwrap_or_default();
             return self.send_files(chat, thread, &item.files, &text).await;
         }
-        let text = match (&item.content, super::text_of(&item.content)) {
+        // A card shows as its own text with its links as URL buttons under it.
+        let mut markup = None;
+        let card_text = match &item.content {
+            Outbound::Card { card, .. } => {
+                let view = CardView::parse(card);
+                let text = view.markdown(false);
+                (!text.is_empty() && text.chars().count() <= MAX_TEXT - 512).then(|| {
+                    let rows: Vec<Value> = view
+                        .links
+                        .iter()
+                        .map(|(label, url)| json!([{"text": label, "url": url}]))
+                        .collect();
+                    if !rows.is_empty() {
+                        markup = Some(json!({"inline_keyboard": rows}));
+                    }
+                    text
+                })
+            }
+            _ => None,
+        };
+        let text = match (
+            &item.content,
+            card_text.or_else(|| super::text_of(&item.content)),
+        ) {
             (_, Some(t)) => t,
             (Outbound::Edit { text, .. } | Outbound::Reaction { emoji: text, .. }, None) => {
                 let Some(target) = item
@@ -645,7 +668,9 @@ impl Channel for TelegramChannel {
         };
         let mut first = None;
         // Split before converting: HTML grows the text, and a piece stays valid markdown.
-        for piece in split(&text, MAX_TEXT - 512) {
+        let pieces = split(&text, MAX_TEXT - 512);
+        let last = pieces.len().saturating_sub(1);
+        for (i, piece) in pieces.into_iter().enumerate() {
             let html = super::markdown::to_telegram_html(&piece);
             let mut body = if html.chars().count() <= MAX_TEXT {
                 json!({"chat_id": chat, "text": html, "parse_mode": "HTML"})
@@ -654,6 +679,9 @@ impl Channel for TelegramChannel {
             };
             if let Some(t) = thread {
                 body["message_thread_id"] = json!(t);
+            }
+            if let (true, Some(m)) = (i == last, &markup) {
+                body["reply_markup"] = m.clone();
             }
             let sent = match self.call_retrying("sendMessage", &body).await {
                 // Telegram refused our markup: the words matter more than the styling.
