@@ -265,3 +265,46 @@ fn self_modification_waits_for_the_owner_and_applies_on_approval() {
     assert_eq!(status, "rejected");
     host.stop();
 }
+
+#[test]
+fn an_undecided_approval_expires_and_the_agent_is_told() {
+    let fake = FakeModel::start();
+    fake.respond_with(|req| {
+        let last = req.last_user_text();
+        Some(if last.contains("install jq") {
+            Reply::tool(
+                "install_packages",
+                json!({"apt": ["jq"], "reason": "parse JSON"}),
+            )
+        } else if last.contains("<system_response") {
+            Reply::text(&format!("noted: {last}"))
+        } else {
+            Reply::text("asked the owner")
+        })
+    });
+    let home = home_for(&fake)
+        .env("NANOCLAW_APPROVAL_TTL_MS", "1000")
+        .env("NANOCLAW_SWEEP_INTERVAL_MS", "200");
+    let host = home.start_host(&[]);
+    assert_eq!(chat(&home, "please install jq"), "asked the owner");
+    let told = eventually(Duration::from_secs(20), || {
+        home.transcript().into_iter().find(|l| {
+            l.to_string()
+                .contains("expired: no approver decided in time")
+        })
+    });
+    assert!(told.is_some(), "agent told: {:?}", home.transcript());
+    let status: String = home
+        .central()
+        .query_row("SELECT status FROM pending_approvals", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "expired");
+    // A late "1" is an ordinary message now: nothing is installed.
+    chat(&home, "1");
+    let packages: Option<String> = home
+        .central()
+        .query_row("SELECT packages FROM container_configs", [], |r| r.get(0))
+        .ok();
+    assert!(!packages.unwrap_or_default().contains("jq"));
+    host.stop();
+}

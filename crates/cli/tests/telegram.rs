@@ -506,7 +506,8 @@ fn expired_question_and_numbered_text_reply() {
         .env("TELEGRAM_BOT_TOKEN", TOKEN)
         .env("TELEGRAM_API_URL", fake.url())
         .env("TELEGRAM_POLL_TIMEOUT", "1")
-        .env("NANOCLAW_QUESTION_TTL_MS", "1500");
+        .env("NANOCLAW_QUESTION_TTL_MS", "1500")
+        .env("NANOCLAW_SWEEP_INTERVAL_MS", "300");
     let _host = start(&home);
     wire(&home, 555, false, "mention", "shared");
     fake.message(555, "private", 42, "hi", None);
@@ -552,6 +553,19 @@ fn expired_question_and_numbered_text_reply() {
     });
     assert!(refused.is_some(), "expired press answered as such");
     assert_eq!(answer_rows(&dir).len(), 1);
+    // The sweep closed the expired card: its text says so and its buttons are gone.
+    let mid = card["_message_id"].clone();
+    let closed = eventually(Duration::from_secs(10), || {
+        fake.calls("editMessageText")
+            .into_iter()
+            .find(|e| e["message_id"] == mid)
+    })
+    .expect("expired card edited");
+    assert!(
+        closed["text"].as_str().unwrap().contains("expired"),
+        "{closed}"
+    );
+    assert!(closed.get("reply_markup").is_none());
 }
 
 #[test]

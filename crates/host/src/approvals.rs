@@ -17,8 +17,13 @@ use crate::{db, Host};
 
 /// Prefix of approval question ids.
 pub const PREFIX: &str = "appr-";
-/// How long a request waits for an approver.
-const TTL_DAYS: i64 = 7;
+/// How long a request waits for an approver (`NANOCLAW_APPROVAL_TTL_MS`, default 7 days).
+pub fn ttl(host: &Host) -> chrono::Duration {
+    chrono::Duration::milliseconds(
+        host.settings
+            .u64("NANOCLAW_APPROVAL_TTL_MS", 7 * 24 * 3600 * 1000) as i64,
+    )
+}
 /// The card's options.
 pub const OPTIONS: [&str; 2] = ["Approve", "Reject"];
 
@@ -100,6 +105,7 @@ pub async fn request(
         .and_then(Value::as_str)
         .map(str::to_string);
     let id = approval.clone();
+    let expires = chrono::Utc::now() + ttl(host);
     let (route, group_name) = host
         .db
         .call(move |c| {
@@ -108,7 +114,7 @@ pub async fn request(
                 "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, expires_at, status, title)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
                 params![id, s, req, a, pl, nanoclaw_protocol::time::fmt(now), g,
-                    nanoclaw_protocol::time::fmt(now + chrono::Duration::days(TTL_DAYS)), format!("Agent asks: {a}")],
+                    nanoclaw_protocol::time::fmt(expires), format!("Agent asks: {a}")],
             )?;
             let name = db::agent_groups::get(c, &g)?.map(|g| g.name).unwrap_or_default();
             Ok((approver_route(c, &g)?, name))
@@ -172,8 +178,9 @@ pub async fn decide(
         .db
         .call(move |c| {
             Ok(c.query_row(
-                "SELECT session_id, action, payload, request_id, agent_group_id FROM pending_approvals WHERE approval_id = ?1 AND status = 'pending'",
-                [&a],
+                "SELECT session_id, action, payload, request_id, agent_group_id FROM pending_approvals
+                 WHERE approval_id = ?1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?2)",
+                params![a, nanoclaw_protocol::time::now()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?)
@@ -233,6 +240,53 @@ pub async fn decide(
         host.write_system(&sess, reply.to_string()).await?;
     }
     Ok(())
+}
+
+/// Expires requests nobody decided in time (sweep); each asking agent is told.
+pub async fn expire(host: &Arc<Host>) -> anyhow::Result<usize> {
+    let now = nanoclaw_protocol::time::now();
+    let expired: Vec<(String, String, String, Option<String>)> = host
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let rows = tx
+                .prepare(
+                    "SELECT session_id, action, payload, request_id FROM pending_approvals
+                     WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?1",
+                )?
+                .query_map([&now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.execute(
+                "UPDATE pending_approvals SET status = 'expired'
+                 WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?1",
+                [&now],
+            )?;
+            tx.commit()?;
+            Ok(rows)
+        })
+        .await?;
+    for (session_id, action, payload, request_id) in &expired {
+        let payload: Value = serde_json::from_str(payload).unwrap_or_default();
+        let sid = session_id.clone();
+        let Some(sess) = host
+            .db
+            .call(move |c| Ok(db::sessions::get(c, &sid)?))
+            .await?
+        else {
+            continue;
+        };
+        tracing::info!(session = %sess.id, action, "approval request expired");
+        let result = format!(
+            "{} expired: no approver decided in time; ask again if it is still needed",
+            describe(action, &payload)
+        );
+        let mut reply = json!({"action": action, "status": "expired", "result": result});
+        if let Some(r) = request_id {
+            reply["requestId"] = json!(r);
+        }
+        host.write_system(&sess, reply.to_string()).await?;
+    }
+    Ok(expired.len())
 }
 
 /// Merges an approved request into the agent group's container config.

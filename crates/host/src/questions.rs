@@ -79,7 +79,13 @@ pub async fn record(
         route.2.map(str::to_string),
     );
     let opts = serde_json::to_string(options)?;
-    let expires = nanoclaw_protocol::time::fmt(chrono::Utc::now() + ttl(host));
+    // An approval card lives as long as its request.
+    let ttl = if question_id.starts_with(crate::approvals::PREFIX) {
+        crate::approvals::ttl(host)
+    } else {
+        ttl(host)
+    };
+    let expires = nanoclaw_protocol::time::fmt(chrono::Utc::now() + ttl);
     host.db
         .call(move |c| {
             c.execute(
@@ -212,16 +218,53 @@ pub async fn answer(
     Ok((choice, Some(id)))
 }
 
-/// Drops expired questions (sweep).
+/// Closes expired questions (sweep): the rows go, and where the platform can edit, the card
+/// says it expired (which also removes its buttons) so nobody answers into the void.
 pub async fn expire(host: &Arc<Host>) -> anyhow::Result<usize> {
-    host.db
-        .call(|c| {
-            Ok(c.execute(
+    let now = nanoclaw_protocol::time::now();
+    let expired: Vec<Open> = host
+        .db
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let rows = tx
+                .prepare(&format!("{OPEN_SELECT} WHERE c.expires_at <= ?1"))?
+                .query_map([&now], open_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.execute(
                 "DELETE FROM pending_questions WHERE question_id IN (SELECT question_id FROM question_cards WHERE expires_at <= ?1)",
-                [nanoclaw_protocol::time::now()],
-            )?)
+                [&now],
+            )?;
+            tx.commit()?;
+            Ok(rows)
         })
-        .await
+        .await?;
+    for q in &expired {
+        let (Some(channel), Some(pmid)) = (
+            host.channels.get(&q.channel_type),
+            q.platform_message_id.clone(),
+        ) else {
+            continue;
+        };
+        if !channel.capabilities().edits {
+            continue;
+        }
+        let item = crate::channels::OutboundItem {
+            message_out_id: format!("{}-expired", q.question_id),
+            platform_id: q.platform_id.clone(),
+            thread_id: q.thread_id.clone(),
+            in_reply_to: None,
+            target_platform_message_id: Some(pmid),
+            content: nanoclaw_protocol::content::Outbound::Edit {
+                message_id: Value::Null,
+                text: format!("{}\n(expired: no answer was given)", q.title),
+            },
+            files: vec![],
+        };
+        if let Err(e) = channel.send(&item).await {
+            tracing::debug!(question = %q.question_id, error = %e, "could not close the expired card");
+        }
+    }
+    Ok(expired.len())
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub async fn run(host: Arc<Host>) {
             Ok(n) => tracing::info!(n, "expired unanswered questions"),
             Err(e) => tracing::warn!(error = %e, "expiring questions failed"),
         }
+        if let Err(e) = crate::approvals::expire(&host).await {
+            tracing::warn!(error = %e, "expiring approvals failed");
+        }
         host.runners
             .stop_idle(host.settings.millis("IDLE_TIMEOUT", 1_800_000));
         tokio::select! {
