@@ -88,6 +88,8 @@ pub struct OutRow {
 pub struct Store {
     out: Connection,
     inbound: PathBuf,
+    /// Kept open: polling reads one header field through it (see `schema::ChangeCounter`).
+    inbound_watch: Option<schema::ChangeCounter>,
 }
 
 impl Store {
@@ -97,6 +99,7 @@ impl Store {
         Ok(Self {
             out,
             inbound: workspace.join("inbound.db"),
+            inbound_watch: None,
         })
     }
 
@@ -106,8 +109,11 @@ impl Store {
     }
 
     /// inbound.db's change counter, or None when it does not exist yet.
-    pub fn inbound_counter(&self) -> Option<u32> {
-        schema::change_counter(&self.inbound).ok()
+    pub fn inbound_counter(&mut self) -> Option<u32> {
+        if self.inbound_watch.is_none() {
+            self.inbound_watch = schema::ChangeCounter::open(&self.inbound).ok();
+        }
+        self.inbound_watch.as_ref()?.read().ok()
     }
 
     /// Forgets `processing` acks of a crashed runner, so those rows are taken again.

@@ -269,7 +269,12 @@ async fn ask_user_question_waits_for_the_answer() {
         .into_iter()
         .find(|o| o.content["operation"] == "ask_question")
         .unwrap();
-    assert_eq!(o.content["options"], json!(["Tea", "Coffee"]));
+    // Stored normalised, as NanoClaw v2 does.
+    assert_eq!(
+        o.content["options"],
+        json!([{"label": "Tea", "selectedLabel": "Tea", "value": "Tea"},
+            {"label": "Coffee", "selectedLabel": "Coffee", "value": "Coffee"}])
+    );
     assert_eq!(o.content["title"], "Drink");
     assert_eq!(
         ws.ack_status("ans").as_deref(),
@@ -283,6 +288,13 @@ async fn ask_user_question_waits_for_the_answer() {
         json!({"title": "x", "question": "y", "options": []}),
     )
     .await;
+    assert!(err(
+        &tbm,
+        "ask_user_question",
+        json!({"title": "x", "question": "y", "options": ["a", {"value": 3}]}),
+    )
+    .await
+    .contains("{label, selectedLabel?, value?}"));
     tbm.question_timeout = Duration::from_millis(100);
     assert!(err(
         &tbm,

@@ -382,7 +382,8 @@ fn question_card_round_trip_through_a_button_press() {
     wait_replies(&fake, 555, 1);
     let (dir, _) = runner_writes(
         &home,
-        json!({"operation": "ask_question", "questionId": "q-drink", "title": "Drinks", "question": "Tea or coffee?", "options": ["Tea", "Coffee"]}),
+        json!({"operation": "ask_question", "questionId": "q-drink", "title": "Drinks", "question": "Tea or coffee?",
+            "options": ["Tea", {"label": "Coffee", "selectedLabel": "☕ Coffee it is", "value": "coffee"}]}),
     );
     let card = eventually(Duration::from_secs(10), || {
         replies_to(&fake, 555)
@@ -399,6 +400,19 @@ fn question_card_round_trip_through_a_button_press() {
     let data = buttons[1][0]["callback_data"].as_str().unwrap().to_string();
     assert!(data.len() <= 64);
     let mid = card["_message_id"].as_i64().unwrap();
+    // Persisted in v2's normalised shape, so a v2 install reads it (and we read v2's).
+    let stored: String = home
+        .central()
+        .query_row(
+            "SELECT options_json FROM pending_questions WHERE question_id = 'q-drink'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).unwrap()[1],
+        json!({"label": "Coffee", "selectedLabel": "☕ Coffee it is", "value": "coffee"})
+    );
     fake.press(555, 42, mid, &data);
     let answers = eventually(Duration::from_secs(10), || {
         let a = answer_rows(&dir);
@@ -406,7 +420,7 @@ fn question_card_round_trip_through_a_button_press() {
     })
     .expect("the answer reached the asking session");
     assert_eq!(answers[0]["questionId"], "q-drink");
-    assert_eq!(answers[0]["selectedOption"], "Coffee");
+    assert_eq!(answers[0]["selectedOption"], "coffee", "the option's value");
     assert_eq!(answers[0]["senderId"], "telegram:42");
     let edit = eventually(Duration::from_secs(10), || {
         fake.calls("editMessageText")
@@ -414,7 +428,7 @@ fn question_card_round_trip_through_a_button_press() {
             .find(|e| e["message_id"] == mid)
     })
     .expect("card edited to show the choice");
-    assert!(edit["text"].as_str().unwrap().contains("✓ Coffee"));
+    assert!(edit["text"].as_str().unwrap().contains("☕ Coffee it is"));
     assert_eq!(edit["reply_markup"]["inline_keyboard"], json!([]));
     assert!(fake
         .calls("answerCallbackQuery")

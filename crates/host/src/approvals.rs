@@ -149,7 +149,8 @@ pub async fn request(
         .send(&item)
         .await
         .map_err(|e| format!("the approval card could not be sent: {e}"))?;
-    let options: Vec<String> = OPTIONS.iter().map(|o| o.to_string()).collect();
+    let options =
+        nanoclaw_protocol::content::QuestionOption::normalize_all(&OPTIONS.map(|o| json!(o)));
     crate::questions::record(
         host,
         &sess.id,

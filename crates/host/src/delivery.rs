@@ -725,7 +725,7 @@ async fn deliver_one(
                     &row.id,
                     question_id,
                     shown,
-                    &crate::questions::labels(options),
+                    &nanoclaw_protocol::content::QuestionOption::normalize_all(options),
                     (&ct, &item.platform_id, item.thread_id.as_deref()),
                     pmid.clone(),
                 )

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use nanoclaw_protocol::content::QuestionOption;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -20,8 +21,8 @@ pub struct Open {
     pub session_id: String,
     /// The question text shown.
     pub title: String,
-    /// Options, as shown.
-    pub options: Vec<String>,
+    /// Options, normalised.
+    pub options: Vec<QuestionOption>,
     /// The card's message on the platform.
     pub platform_message_id: Option<String>,
     /// Route of the card.
@@ -40,21 +41,6 @@ fn ttl(host: &Host) -> chrono::Duration {
     )
 }
 
-/// The option labels of an ask_question row (strings, or objects with a label/text/value).
-pub fn labels(options: &[Value]) -> Vec<String> {
-    options
-        .iter()
-        .map(|o| match o {
-            Value::String(s) => s.clone(),
-            other => ["label", "text", "value"]
-                .iter()
-                .find_map(|k| other.get(k).and_then(Value::as_str))
-                .map(str::to_string)
-                .unwrap_or_else(|| other.to_string()),
-        })
-        .collect()
-}
-
 /// Records a question card once it was sent.
 #[allow(clippy::too_many_arguments)]
 pub async fn record(
@@ -63,7 +49,7 @@ pub async fn record(
     message_out_id: &str,
     question_id: &str,
     question: &str,
-    options: &[String],
+    options: &[QuestionOption],
     route: (&str, &str, Option<&str>),
     platform_message_id: Option<String>,
 ) -> anyhow::Result<()> {
@@ -111,7 +97,10 @@ fn open_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Open> {
         question_id: r.get(0)?,
         session_id: r.get(1)?,
         title: r.get(2)?,
-        options: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+        // v2 rows hold normalised objects; older rows of ours hold bare labels.
+        options: QuestionOption::normalize_all(
+            &serde_json::from_str::<Vec<Value>>(&r.get::<_, String>(3)?).unwrap_or_default(),
+        ),
         platform_message_id: r.get(4)?,
         channel_type: r.get(5)?,
         platform_id: r.get(6)?,
@@ -153,24 +142,26 @@ pub async fn latest_in_chat(
         .await
 }
 
-/// Which option a text reply picks: its number (1-based) or its exact label.
-pub fn choice_from_text(text: &str, options: &[String]) -> Option<usize> {
+/// Which option a text reply picks: its number (1-based), its label or its value.
+pub fn choice_from_text(text: &str, options: &[QuestionOption]) -> Option<usize> {
     let t = text.trim().trim_end_matches('.');
     if let Ok(n) = t.parse::<usize>() {
         return (1..=options.len()).contains(&n).then(|| n - 1);
     }
-    options.iter().position(|o| o.eq_ignore_ascii_case(t))
+    options
+        .iter()
+        .position(|o| o.label.eq_ignore_ascii_case(t) || o.value.eq_ignore_ascii_case(t))
 }
 
-/// Answers a question: the asking session gets the choice (returned with the row's id); the
-/// question closes.
+/// Answers a question: the asking session gets the option's value (the chosen option is
+/// returned with the new row's id); the question closes.
 pub async fn answer(
     host: &Arc<Host>,
     q: &Open,
     index: usize,
     sender_id: &str,
     sender_name: &str,
-) -> anyhow::Result<(String, Option<String>)> {
+) -> anyhow::Result<(QuestionOption, Option<String>)> {
     let choice = q
         .options
         .get(index)
@@ -201,8 +192,8 @@ pub async fn answer(
             .await?
             .ok_or_else(|| anyhow::anyhow!("the asking session is gone"))?
     };
-    let content = json!({"sender": sender_name, "senderId": sender_id, "text": choice,
-        "questionId": q.question_id, "selectedOption": choice, "attachments": [], "isFromMe": false});
+    let content = json!({"sender": sender_name, "senderId": sender_id, "text": choice.label,
+        "questionId": q.question_id, "selectedOption": choice.value, "attachments": [], "isFromMe": false});
     let mut row = NewInbound::new("chat", content.to_string());
     row.channel_type = Some(q.channel_type.clone());
     row.platform_id = Some(q.platform_id.clone());
@@ -273,11 +264,14 @@ mod tests {
 
     #[test]
     fn numbered_or_labelled_replies() {
-        let o = vec!["Tea".to_string(), "Coffee".to_string()];
+        let o = QuestionOption::normalize_all(&[
+            json!("Tea"),
+            json!({"label": "Coffee", "value": "cof"}),
+        ]);
         assert_eq!(choice_from_text("2", &o), Some(1));
         assert_eq!(choice_from_text(" coffee ", &o), Some(1));
         assert_eq!(choice_from_text("3", &o), None);
         assert_eq!(choice_from_text("maybe", &o), None);
-        assert_eq!(labels(&[json!("a"), json!({"label": "b"})]), vec!["a", "b"]);
+        assert_eq!(choice_from_text("COF", &o), Some(1));
     }
 }

@@ -241,7 +241,7 @@ async fn answer_open_question(
                 return Ok(None);
             }
         };
-    tracing::info!(question = %q.question_id, choice = %choice, "question answered by text reply");
+    tracing::info!(question = %q.question_id, choice = %choice.value, "question answered by text reply");
     Ok(Some(match message_id {
         Some(message_id) => RouteOutcome {
             accepted: vec![Accepted {
@@ -252,7 +252,7 @@ async fn answer_open_question(
             ..Default::default()
         },
         None => RouteOutcome {
-            notice: Some(format!("{choice}: done.")),
+            notice: Some(format!("{}: done.", choice.label)),
             ..Default::default()
         },
     }))

@@ -504,13 +504,17 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
         return;
     };
     let ob = paths.outbound_db();
+    let mut watch: Option<nanoclaw_protocol::schema::ChangeCounter> = None;
     let mut last = None;
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        // A 28-byte read of the header; no SQL unless the runner committed something.
-        let counter = nanoclaw_protocol::schema::change_counter(&ob).ok();
+        // A 4-byte read of the header; no SQL unless the runner committed something.
+        if watch.is_none() {
+            watch = nanoclaw_protocol::schema::ChangeCounter::open(&ob).ok();
+        }
+        let counter = watch.as_ref().and_then(|w| w.read().ok());
         if counter == last {
             continue;
         }

@@ -278,6 +278,57 @@ impl Outbound {
     }
 }
 
+/// An `ask_question` option, normalised as NanoClaw v2 does before delivery and persistence:
+/// `label` on the button, `selectedLabel` shown once chosen, `value` handed to the agent.
+/// Bare strings are accepted for all three.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionOption {
+    /// Button text.
+    pub label: String,
+    /// Shown on the card after the choice.
+    pub selected_label: String,
+    /// What the agent receives.
+    pub value: String,
+}
+
+impl QuestionOption {
+    /// A string, or an object with a non-empty `label` (older writers: `text` / `value`).
+    pub fn normalize(raw: &Value) -> Option<Self> {
+        let s = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let label = match raw {
+            Value::String(_) => s(Some(raw))?,
+            _ => ["label", "text", "value"]
+                .iter()
+                .find_map(|k| s(raw.get(k)))?,
+        };
+        Some(Self {
+            selected_label: s(raw.get("selectedLabel")).unwrap_or_else(|| label.clone()),
+            value: s(raw.get("value")).unwrap_or_else(|| label.clone()),
+            label,
+        })
+    }
+
+    /// Every usable option of a list (unusable ones are left out).
+    pub fn normalize_all(raw: &[Value]) -> Vec<Self> {
+        raw.iter().filter_map(Self::normalize).collect()
+    }
+
+    /// The card's text once this option was chosen.
+    pub fn chosen_text(&self) -> String {
+        if self.selected_label == self.label {
+            format!("✓ {}", self.label)
+        } else {
+            self.selected_label.clone()
+        }
+    }
+}
+
 /// A `send_card` card (`{title, description, children, actions}`, NanoClaw v2's shape) read
 /// leniently: unknown fields are ignored, children may be strings or `{text}` objects, and only
 /// actions with a label and an http(s) URL survive — a card is fire-and-forget, so a button
@@ -425,5 +476,27 @@ mod tests {
         );
         assert!(!v.markdown(false).contains("example.com"));
         assert!(CardView::parse(&serde_json::json!("not an object")).is_empty());
+    }
+
+    #[test]
+    fn question_options_normalise_like_v2() {
+        let raw = serde_json::json!(["Tea", {"label": "Go", "selectedLabel": "Going!", "value": "go"},
+            {"text": "Old"}, {"label": ""}, 7]);
+        let o = QuestionOption::normalize_all(raw.as_array().unwrap());
+        assert_eq!(o.len(), 3);
+        assert_eq!(
+            (o[0].value.as_str(), o[0].chosen_text()),
+            ("Tea", "✓ Tea".to_string())
+        );
+        assert_eq!(
+            (o[1].value.as_str(), o[1].chosen_text()),
+            ("go", "Going!".to_string())
+        );
+        assert_eq!(o[2].label, "Old");
+        let stored = serde_json::to_value(&o[1]).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"label": "Go", "selectedLabel": "Going!", "value": "go"})
+        );
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use nanoclaw_protocol::content::QuestionOption;
 use regex::Regex;
 use serde_json::{json, Value};
 
@@ -46,9 +47,11 @@ pub fn specs() -> Vec<ToolSpec> {
                     "children": {"type": "array", "items": {"type": "string"}},
                     "actions": {"type": "array", "items": {"type": "object", "properties": {"label": {"type": "string"}, "url": {"type": "string"}}, "required": ["label", "url"]}}}},
                 "fallback_text": {"type": "string"}, "to": to}, "required": ["card"]})),
-        spec("ask_user_question", "Ask the user a multiple-choice question and wait for the answer.",
+        spec("ask_user_question", "Ask the user a multiple-choice question and wait for the answer (their option's value). Options are strings, or {label, selectedLabel?, value?} objects: label on the button, selectedLabel shown once chosen, value returned to you.",
             json!({"type": "object", "properties": {"title": {"type": "string"}, "question": {"type": "string"},
-                "options": {"type": "array", "items": {"type": "string"}}}, "required": ["title", "question", "options"]})),
+                "options": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object", "properties": {
+                    "label": {"type": "string"}, "selectedLabel": {"type": "string"}, "value": {"type": "string"}}, "required": ["label"]}]}}},
+                "required": ["title", "question", "options"]})),
         spec("schedule_task", "Schedule a prompt for later: once (`at`, ISO time) or recurring (`cron`, local timezone). An optional shell `script` runs first; its output is given to you.",
             json!({"type": "object", "properties": {"prompt": {"type": "string"}, "at": {"type": "string"},
                 "cron": {"type": "string"}, "script": {"type": "string"}}, "required": ["prompt"]})),
@@ -371,17 +374,17 @@ fn send_card(tb: &Toolbox, input: &Value) -> Result<String, String> {
 async fn ask(tb: &Toolbox, input: &Value) -> Result<String, String> {
     let title = arg_str(input, "title")?;
     let question = arg_str(input, "question")?;
-    let options: Vec<String> = input
+    let raw = input
         .get("options")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o.as_str().map(str::to_string))
-                .collect()
-        })
+        .cloned()
         .unwrap_or_default();
-    if options.is_empty() {
-        return Err("options must be a non-empty list of strings".into());
+    let options = QuestionOption::normalize_all(&raw);
+    if options.is_empty() || options.len() != raw.len() {
+        return Err(
+            "options must be a non-empty list of strings or {label, selectedLabel?, value?} objects"
+                .into(),
+        );
     }
     let route = tb.route_to(None)?;
     let qid = nanoclaw_protocol::new_id("q");

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use nanoclaw_protocol::content::{CardView, Outbound};
+use nanoclaw_protocol::content::{CardView, Outbound, QuestionOption};
 
 use crate::Host;
 
@@ -119,9 +119,8 @@ pub fn text_of(content: &Outbound) -> Option<String> {
             ..
         } => {
             let mut t = format!("{title}\n{question}");
-            for (i, o) in options.iter().enumerate() {
-                let label = o.as_str().or(o["label"].as_str()).unwrap_or_default();
-                t.push_str(&format!("\n{}. {label}", i + 1));
+            for (i, o) in QuestionOption::normalize_all(options).iter().enumerate() {
+                t.push_str(&format!("\n{}. {}", i + 1, o.label));
             }
             Some(t)
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use nanoclaw_protocol::content::{CardView, Outbound};
+use nanoclaw_protocol::content::{CardView, Outbound, QuestionOption};
 use serde_json::{json, Value};
 
 use super::{Capabilities, Channel, InboundEvent, OutboundItem, StagedFile};
@@ -379,9 +379,9 @@ impl TelegramChannel {
                     let sender = format!("telegram:{}", from["id"].as_i64().unwrap_or_default());
                     match crate::questions::answer(host, &q, index, &sender, &name).await {
                         Ok((choice, _)) => {
-                            notice = format!("✓ {choice}");
+                            notice = format!("✓ {}", choice.label);
                             if let (Some(c), Some(m)) = (chat, message_id) {
-                                let body = json!({"chat_id": c, "message_id": m, "text": format!("{}\n✓ {choice}", q.title),
+                                let body = json!({"chat_id": c, "message_id": m, "text": format!("{}\n{}", q.title, choice.chosen_text()),
                                     "reply_markup": {"inline_keyboard": []}});
                                 if let Err(e) = self.call_retrying("editMessageText", &body).await {
                                     tracing::warn!(error = %e, "could not update the answered card");
@@ -422,14 +422,14 @@ impl TelegramChannel {
         question: &str,
         options: &[Value],
     ) -> Option<Value> {
-        let labels = crate::questions::labels(options);
-        let rows: Option<Vec<Value>> = labels
+        // The index, not the value, rides in callback_data: it must fit Telegram's 64 bytes.
+        let rows: Option<Vec<Value>> = QuestionOption::normalize_all(options)
             .iter()
             .enumerate()
-            .map(|(i, l)| {
+            .map(|(i, o)| {
                 let data = format!("q|{question_id}|{i}");
                 (data.len() <= MAX_CALLBACK_DATA)
-                    .then(|| json!([{"text": l, "callback_data": data}]))
+                    .then(|| json!([{"text": o.label, "callback_data": data}]))
             })
             .collect();
         let text = if title.is_empty() {
