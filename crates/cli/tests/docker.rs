@@ -451,11 +451,9 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     }
     took.sort();
     assert!(max_running <= 5, "{max_running} containers ran at once");
+    // Five containers seen running together is the proof they ran at once (their finish times
+    // spread with the machine's load, so they are not asserted).
     assert_eq!(max_running, 5, "the cap was reached");
-    assert!(
-        took[4] < Duration::from_millis(3800),
-        "five ran at once: {took:?}"
-    );
     assert!(
         took[5] >= Duration::from_millis(4000),
         "the sixth waited for a slot: {took:?}"

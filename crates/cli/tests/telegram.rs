@@ -506,6 +506,16 @@ fn a_card_shows_its_links_as_url_buttons_and_an_empty_card_is_dropped_and_report
         )
         .unwrap();
     assert_eq!(status, "failed");
+    // Context for the next turn, not a turn of its own: a woken agent would answer into the
+    // same route and could loop.
+    let trigger: i64 = out
+        .query_row(
+            "SELECT trigger FROM messages_in WHERE kind = 'system' AND content LIKE '%delivery_failed%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(trigger, 0);
     assert_eq!(
         replies_to(&fake, 555).len(),
         2,

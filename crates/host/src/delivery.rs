@@ -562,8 +562,8 @@ fn platform_message_of(
     Ok(found)
 }
 
-/// A row that can never be sent: recorded `failed` (the audit) and the agent told why, so a
-/// reply is never lost silently.
+/// A row that can never be sent: recorded `failed` (the audit) and the agent told why with its
+/// next turn, so a reply is never lost silently.
 async fn dropped(
     host: &Arc<Host>,
     sess: &db::sessions::Session,
@@ -573,7 +573,7 @@ async fn dropped(
     tracing::warn!(session = %sess.id, id = %row.id, reason, "outbound row dropped");
     let note = serde_json::json!({"action": "delivery_failed", "status": "error",
         "result": {"messageId": row.id, "error": reason}});
-    host.write_system(sess, note.to_string()).await?;
+    host.note_system(sess, note.to_string()).await?;
     Ok(Some(Fate {
         out_id: row.id.clone(),
         status: "failed",
@@ -740,7 +740,7 @@ async fn deliver_one(
             tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
             clear_outbox();
             let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
-            host.write_system(sess, note.to_string()).await?;
+            host.note_system(sess, note.to_string()).await?;
             fate("failed", None, true)
         }
         Err(e) => {

@@ -349,6 +349,24 @@ impl Host {
         Ok(())
     }
 
+    /// Writes a system row the agent reads with its next turn, without starting one: for
+    /// delivery failures, where a woken agent would answer into the same broken route and loop.
+    pub async fn note_system(
+        self: &Arc<Self>,
+        sess: &db::sessions::Session,
+        content: String,
+    ) -> anyhow::Result<()> {
+        let dir = self
+            .home
+            .session(&sess.agent_group_id, &sess.id)?
+            .dir()
+            .to_path_buf();
+        let mut row = sessions::NewInbound::new("system", content);
+        row.trigger = false;
+        sessions::write_inbound_batched(&dir, vec![row]).await?;
+        Ok(())
+    }
+
     /// The session's own chat `(channel_type, platform_id)`.
     pub async fn default_route(
         &self,
