@@ -18,12 +18,25 @@ struct Seen {
     outbound: Option<u32>,
 }
 
+/// The sweep's memory between passes: each session's change counters and next due time.
+#[derive(Default)]
+pub struct Sweeper {
+    seen: HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>,
+}
+
+impl Sweeper {
+    /// One pass over every active session.
+    pub async fn once(&mut self, host: &Arc<Host>) -> anyhow::Result<()> {
+        sweep_once(host, &mut self.seen).await
+    }
+}
+
 /// Runs the sweep forever.
 pub async fn run(host: Arc<Host>) {
     let every = host.settings.millis("NANOCLAW_SWEEP_INTERVAL_MS", 60_000);
-    let mut seen: HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)> = HashMap::new();
+    let mut sweeper = Sweeper::default();
     loop {
-        if let Err(e) = sweep_once(&host, &mut seen).await {
+        if let Err(e) = sweeper.once(&host).await {
             tracing::warn!(error = %e, "sweep failed");
         }
         match crate::questions::expire(&host).await {
@@ -43,6 +56,25 @@ pub async fn run(host: Arc<Host>) {
     }
 }
 
+/// Passes run at once in a sweep: enough to use both cores at start, when every session gets
+/// one, without flooding SQLite with open files.
+const PARALLEL_PASSES: usize = 4;
+
+/// What the file checks found for one session.
+enum Check {
+    /// A live runner stopped beating.
+    Stale,
+    /// Both files' change counters.
+    Counters(Seen),
+}
+
+fn counters(paths: &nanoclaw_protocol::SessionPaths) -> Seen {
+    Seen {
+        inbound: nanoclaw_protocol::schema::change_counter(&paths.inbound_db()).ok(),
+        outbound: nanoclaw_protocol::schema::change_counter(&paths.outbound_db()).ok(),
+    }
+}
+
 async fn sweep_once(
     host: &Arc<Host>,
     seen: &mut HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>,
@@ -50,37 +82,79 @@ async fn sweep_once(
     let sessions = host.db.call(|c| Ok(db::sessions::active(c)?)).await?;
     let stale_after = host.settings.millis("NANOCLAW_STALE_MS", 600_000);
     let now = Utc::now();
-    for s in sessions {
-        let Ok(paths) = host.home.session(&s.agent_group_id, &s.id) else {
-            continue;
-        };
-        let (alive, started) = host.runners.view(&s.id);
-        if alive && heartbeat_stale(&paths, stale_after) {
-            tracing::warn!(session = %s.id, "runner has no heartbeat; stopping it so its work is retried");
-            host.runners.stop(&s.id);
-            continue;
-        }
-        let cur = Seen {
-            inbound: nanoclaw_protocol::schema::change_counter(&paths.inbound_db()).ok(),
-            outbound: nanoclaw_protocol::schema::change_counter(&paths.outbound_db()).ok(),
+    let listed: Vec<_> = sessions
+        .into_iter()
+        .map(|s| {
+            let (alive, started) = host.runners.view(&s.id);
+            (s, alive, started)
+        })
+        .collect();
+    // File checks (header reads, heartbeat stats) are blocking I/O: one job off the workers.
+    let home = host.home.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        listed
+            .into_iter()
+            .filter_map(|(s, alive, started)| {
+                let paths = home.session(&s.agent_group_id, &s.id).ok()?;
+                let check = if alive && heartbeat_stale(&paths, stale_after) {
+                    Check::Stale
+                } else {
+                    Check::Counters(counters(&paths))
+                };
+                Some((s, paths, alive, started, check))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    let mut todo = Vec::new();
+    for (s, paths, alive, started, check) in checked {
+        let cur = match check {
+            Check::Stale => {
+                tracing::warn!(session = %s.id, "runner has no heartbeat; stopping it so its work is retried");
+                host.runners.stop(&s.id);
+                continue;
+            }
+            Check::Counters(cur) => cur,
         };
         if let Some((prev, next_due)) = seen.get(&s.id) {
             if !alive && *prev == cur && next_due.is_none_or(|d| d > now) {
                 continue;
             }
         }
-        let view = RunnerView {
-            alive,
-            started_at: started.as_deref(),
-        };
-        let o = delivery::pass(host, &s.id, view).await?;
-        host.schedule(&s.id, &o);
-        // Read the counters again: the pass itself may have written inbound.db.
-        let after = Seen {
-            inbound: nanoclaw_protocol::schema::change_counter(&paths.inbound_db()).ok(),
-            outbound: cur.outbound,
-        };
-        seen.insert(s.id.clone(), (after, o.next_due));
+        todo.push((s.id, paths, alive, started, cur));
+    }
+    use futures_util::StreamExt;
+    let passes = futures_util::stream::iter(todo.into_iter().map(
+        |(id, paths, alive, started, cur)| async move {
+            let view = RunnerView {
+                alive,
+                started_at: started.as_deref(),
+            };
+            let result = delivery::pass(host, &id, view).await;
+            // Read the inbound counter again: the pass itself may have written inbound.db.
+            let inbound = tokio::task::spawn_blocking(move || counters(&paths).inbound)
+                .await
+                .ok()
+                .flatten();
+            (id, cur, inbound, result)
+        },
+    ))
+    .buffer_unordered(PARALLEL_PASSES)
+    .collect::<Vec<_>>()
+    .await;
+    for (id, cur, inbound, result) in passes {
+        match result {
+            Ok(o) => {
+                host.schedule(&id, &o);
+                let after = Seen {
+                    inbound,
+                    outbound: cur.outbound,
+                };
+                seen.insert(id, (after, o.next_due));
+            }
+            // One broken session must not stop the sweep for the others; it is retried next time.
+            Err(e) => tracing::warn!(session = %id, error = %e, "sweep pass failed"),
+        }
     }
     Ok(())
 }
