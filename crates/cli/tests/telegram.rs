@@ -338,6 +338,97 @@ fn edits_and_reactions_target_the_right_telegram_messages() {
     assert_eq!(reaction["message_id"], 101, "the user's Telegram message");
 }
 
+/// Status of an outbound row in `delivered`, once it has one.
+fn fate_of(dir: &std::path::Path, id: &str) -> Option<String> {
+    rusqlite::Connection::open(dir.join("inbound.db"))
+        .ok()?
+        .query_row(
+            "SELECT status FROM delivered WHERE message_out_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .ok()
+}
+
+#[test]
+fn edits_and_reactions_follow_telegram_rules() {
+    let fake = FakeTelegram::start(TOKEN);
+    // Slow retries: a refusal that was retried would take a minute to fail.
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .env("NANOCLAW_SEND_RETRY_BASE_MS", "4000");
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hello", None);
+    let reply = wait_replies(&fake, 555, 1).remove(0);
+    let reply_mid = reply["_message_id"].as_i64().unwrap();
+    let dir = home.session_dirs().remove(0);
+    let seq_of = |table: &str, db: &str| -> i64 {
+        rusqlite::Connection::open(dir.join(db))
+            .unwrap()
+            .query_row(&format!("SELECT MIN(seq) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let (user_seq, reply_seq) = (
+        seq_of("messages_in", "inbound.db"),
+        seq_of("messages_out", "outbound.db"),
+    );
+    let settled = |id: &str| {
+        eventually(Duration::from_secs(3), || fate_of(&dir, id))
+            .unwrap_or_else(|| panic!("{id} not settled in 3 s"))
+    };
+
+    // The same text again: Telegram says "not modified", which is success.
+    let same = reply["text"].as_str().unwrap().to_string();
+    let (_, id) = runner_writes(
+        &home,
+        json!({"operation": "edit", "messageId": reply_seq, "text": same}),
+    );
+    assert_eq!(settled(&id), "delivered");
+
+    // "❤️" as models write it reaches Telegram as "❤".
+    let (_, id) = runner_writes(
+        &home,
+        json!({"operation": "reaction", "messageId": user_seq, "emoji": "❤️"}),
+    );
+    assert_eq!(settled(&id), "delivered");
+    assert_eq!(
+        fake.calls("setMessageReaction")[0]["reaction"][0]["emoji"],
+        "❤"
+    );
+
+    // An emoji Telegram refuses fails at once (no retries) and the agent learns why.
+    let (_, id) = runner_writes(
+        &home,
+        json!({"operation": "reaction", "messageId": user_seq, "emoji": "✅"}),
+    );
+    assert_eq!(settled(&id), "failed");
+    let note = system_rows(&dir)
+        .into_iter()
+        .find(|n| n["result"]["messageId"] == id.as_str())
+        .expect("agent told");
+    assert!(
+        note["result"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not allow ✅"),
+        "{note}"
+    );
+
+    // Too old to edit: the new text arrives as a new message instead of being lost.
+    fake.freeze(reply_mid);
+    let (_, id) = runner_writes(
+        &home,
+        json!({"operation": "edit", "messageId": reply_seq, "text": "corrected"}),
+    );
+    assert_eq!(settled(&id), "delivered");
+    assert!(replies_to(&fake, 555)
+        .iter()
+        .any(|m| m["text"] == "corrected"));
+}
+
 /// Plays the runner: writes a messages_out row (next odd seq) into the chat's only session.
 fn runner_writes(home: &TestHome, content: Value) -> (std::path::PathBuf, String) {
     let dir = home.session_dirs().into_iter().next().expect("a session");

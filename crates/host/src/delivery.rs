@@ -710,7 +710,7 @@ async fn deliver_one(
     match result {
         Ok(pmid) => {
             clear_outbox();
-            host.send_succeeded(&row.id);
+            host.send_settled(&row.id);
             if let Outbound::AskQuestion {
                 question_id,
                 question,
@@ -736,8 +736,13 @@ async fn deliver_one(
             }
             fate("delivered", pmid, true)
         }
-        Err(e) if host.send_failed(&row.id) >= SEND_ATTEMPTS => {
+        // A refusal the platform would repeat fails at once; anything else gets its retries.
+        Err(e)
+            if e.downcast_ref::<crate::channels::Refused>().is_some()
+                || host.send_failed(&row.id) >= SEND_ATTEMPTS =>
+        {
             tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
+            host.send_settled(&row.id);
             clear_outbox();
             let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
             host.note_system(sess, note.to_string()).await?;

@@ -430,8 +430,8 @@ impl Host {
         e.0
     }
 
-    /// Forgets failures of a send that went through.
-    pub fn send_succeeded(&self, out_id: &str) {
+    /// Forgets the retry state of a send whose fate is final.
+    pub fn send_settled(&self, out_id: &str) {
         self.send_failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -23,7 +23,89 @@ struct Inner {
     files: std::collections::HashMap<String, Vec<u8>>,
     reject_html: usize,
     uploads: Vec<Upload>,
+    /// Text of each message the bot sent, by (chat, message_id): edits are checked against it.
+    bot_texts: std::collections::HashMap<(i64, i64), String>,
+    /// Messages Telegram no longer lets the bot edit (older than 48 h).
+    frozen: std::collections::HashSet<i64>,
 }
+
+/// Reactions Telegram accepts from bots (Bot API `ReactionTypeEmoji`); anything else is
+/// `400 REACTION_INVALID`.
+const REACTIONS: &[&str] = &[
+    "👍",
+    "👎",
+    "❤",
+    "🔥",
+    "🥰",
+    "👏",
+    "😁",
+    "🤔",
+    "🤯",
+    "😱",
+    "🤬",
+    "😢",
+    "🎉",
+    "🤩",
+    "🤮",
+    "💩",
+    "🙏",
+    "👌",
+    "🕊",
+    "🤡",
+    "🥱",
+    "🥴",
+    "😍",
+    "🐳",
+    "❤\u{200d}🔥",
+    "🌚",
+    "🌭",
+    "💯",
+    "🤣",
+    "⚡",
+    "🍌",
+    "🏆",
+    "💔",
+    "🤨",
+    "😐",
+    "🍓",
+    "🍾",
+    "💋",
+    "🖕",
+    "😈",
+    "😴",
+    "😭",
+    "🤓",
+    "👻",
+    "👨\u{200d}💻",
+    "👀",
+    "🎃",
+    "🙈",
+    "😇",
+    "😨",
+    "🤝",
+    "✍",
+    "🤗",
+    "🫡",
+    "🎅",
+    "🎄",
+    "☃",
+    "💅",
+    "🤪",
+    "🗿",
+    "🆒",
+    "💘",
+    "🙉",
+    "🦄",
+    "😘",
+    "💊",
+    "🙊",
+    "😎",
+    "👾",
+    "🤷\u{200d}♂",
+    "🤷",
+    "🤷\u{200d}♀",
+    "😡",
+];
 
 /// A file the bot uploaded (sendDocument / sendPhoto, multipart).
 #[derive(Debug, Clone)]
@@ -223,6 +305,11 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// Makes a sent message too old to edit (Telegram's 48-hour limit).
+    pub fn freeze(&self, message_id: i64) {
+        self.inner.lock().unwrap().frozen.insert(message_id);
+    }
+
     /// The next `n` calls to `method` answer 429 with `retry_after` seconds.
     pub fn fail_with_429(&self, method: &str, n: usize, retry_after: u64) {
         let mut g = self.inner.lock().unwrap();
@@ -382,6 +469,29 @@ async fn handle(
                 g.reject_html -= 1;
                 return err(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0", None);
             }
+            if method == "setMessageReaction" {
+                let emoji = body["reaction"][0]["emoji"].as_str().unwrap_or_default();
+                if !REACTIONS.contains(&emoji) {
+                    return err(400, "Bad Request: REACTION_INVALID", None);
+                }
+            }
+            let chat = body["chat_id"].as_i64().unwrap_or_default();
+            let target = body["message_id"].as_i64().unwrap_or_default();
+            if method == "editMessageText" {
+                let text = body["text"].as_str().unwrap_or_default().to_string();
+                if g.frozen.contains(&target) {
+                    return err(400, "Bad Request: message can't be edited", None);
+                }
+                match g.bot_texts.get(&(chat, target)) {
+                    None => return err(400, "Bad Request: message to edit not found", None),
+                    Some(t) if *t == text && body.get("reply_markup").is_none() => {
+                        return err(400, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message", None);
+                    }
+                    _ => {
+                        g.bot_texts.insert((chat, target), text);
+                    }
+                }
+            }
             g.sent.push((method.clone(), body.clone()));
             if method == "sendMessage" || method == "sendDocument" || method == "sendPhoto" {
                 if body["text"]
@@ -392,6 +502,11 @@ async fn handle(
                 }
                 g.next_message += 1;
                 let id = g.next_message;
+                let text = body["text"]
+                    .as_str()
+                    .or(body["caption"].as_str())
+                    .unwrap_or_default();
+                g.bot_texts.insert((chat, id), text.to_string());
                 if let Some(last) = g.sent.last_mut() {
                     last.1["_message_id"] = json!(id);
                 }

@@ -128,6 +128,13 @@ pub fn text_of(content: &Outbound) -> Option<String> {
     }
 }
 
+/// A send the platform refused for good (bad request, blocked bot, disallowed emoji…): the
+/// host fails the row at once and tells the agent, instead of retrying what cannot succeed.
+/// Adapters return it inside their `anyhow::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// After a crash: did a send that was in flight reach the platform?
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reconciled {

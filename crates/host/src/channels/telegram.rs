@@ -58,6 +58,23 @@ pub enum ApiError {
     Transport(String),
 }
 
+/// The emoji as Telegram spells reactions: models write "❤️" (with the emoji variation
+/// selector), Telegram only knows "❤". Telegram itself decides which emoji it allows.
+pub fn reaction(emoji: &str) -> String {
+    emoji.trim().chars().filter(|c| *c != '\u{fe0f}').collect()
+}
+
+/// An API error as a send error: a refusal Telegram would repeat (4xx other than 429) is
+/// [`super::Refused`], so the host does not retry it.
+fn send_error(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Api {
+            retryable: false, ..
+        } => anyhow::Error::new(super::Refused(e.to_string())),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
 /// The adapter, when `TELEGRAM_BOT_TOKEN` is set (`TELEGRAM_API_URL` overrides the API).
 pub fn from_settings(settings: &crate::config::Settings) -> Option<Arc<dyn Channel>> {
     let token = settings.secret("TELEGRAM_BOT_TOKEN")?;
@@ -133,6 +150,73 @@ impl TelegramChannel {
                 other => return other,
             }
             attempt += 1;
+        }
+    }
+
+    /// Sends `md` as Telegram HTML in `body`; when Telegram refuses the markup, as plain text
+    /// (the words matter more than the styling).
+    async fn call_formatted(
+        &self,
+        method: &str,
+        mut body: Value,
+        md: &str,
+    ) -> Result<Value, ApiError> {
+        let html = super::markdown::to_telegram_html(md);
+        if html.chars().count() > MAX_TEXT {
+            body["text"] = json!(md);
+            return self.call_retrying(method, &body).await;
+        }
+        body["text"] = json!(html);
+        body["parse_mode"] = json!("HTML");
+        match self.call_retrying(method, &body).await {
+            Err(ApiError::Api { description, .. })
+                if description.contains("can't parse entities") =>
+            {
+                tracing::warn!(error = %description, "Telegram refused the HTML; sent as plain text");
+                body["text"] = json!(md);
+                body.as_object_mut().map(|o| o.remove("parse_mode"));
+                self.call_retrying(method, &body).await
+            }
+            other => other,
+        }
+    }
+
+    /// Edits a sent message; false when Telegram can no longer edit it.
+    async fn edit(&self, chat: i64, target: i64, text: &str) -> anyhow::Result<bool> {
+        let t: String = text.chars().take(MAX_TEXT - 512).collect();
+        let body = json!({"chat_id": chat, "message_id": target});
+        match self.call_formatted("editMessageText", body, &t).await {
+            Ok(_) => Ok(true),
+            // The same text again: already what the agent wants.
+            Err(ApiError::Api { description, .. })
+                if description.contains("message is not modified") =>
+            {
+                Ok(true)
+            }
+            Err(ApiError::Api { description, .. })
+                if description.contains("message to edit not found")
+                    || description.contains("message can't be edited") =>
+            {
+                tracing::info!(error = %description, "message cannot be edited; sending the new text instead");
+                Ok(false)
+            }
+            Err(e) => Err(send_error(e)),
+        }
+    }
+
+    /// Sets a reaction, spelled as Telegram wants it; one it does not allow is refused with a
+    /// hint the agent can act on.
+    async fn react(&self, chat: i64, target: i64, emoji: &str) -> anyhow::Result<Option<String>> {
+        let emoji = reaction(emoji);
+        let body = json!({"chat_id": chat, "message_id": target, "reaction": [{"type": "emoji", "emoji": emoji}]});
+        match self.call_retrying("setMessageReaction", &body).await {
+            Ok(_) => Ok(Some(target.to_string())),
+            Err(ApiError::Api { description, .. }) if description.contains("REACTION_INVALID") => {
+                Err(anyhow::Error::new(super::Refused(format!(
+                    "Telegram does not allow {emoji} as a reaction; allowed ones include 👍 👎 ❤ 🔥 🎉 🙏 👌 😁 🤔 👀 💯"
+                ))))
+            }
+            Err(e) => Err(send_error(e)),
         }
     }
 
@@ -507,10 +591,15 @@ impl TelegramChannel {
                     tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1).min(60))).await;
                     continue;
                 }
-                anyhow::bail!(
+                let msg = format!(
                     "Telegram {method}: {}",
                     v["description"].as_str().unwrap_or("failed")
                 );
+                // Too big, wrong type, blocked bot…: trying again would get the same answer.
+                if (400..500).contains(&code) && code != 429 {
+                    return Err(anyhow::Error::new(super::Refused(msg)));
+                }
+                anyhow::bail!(msg);
             };
             first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
         }
@@ -521,7 +610,7 @@ impl TelegramChannel {
             }
             self.call_retrying("sendMessage", &body)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(send_error)?;
         }
         Ok(first.flatten())
     }
@@ -605,7 +694,7 @@ impl Channel for TelegramChannel {
                 let sent = self
                     .call_retrying("sendMessage", &body)
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .map_err(send_error)?;
                 return Ok(sent["message_id"].as_i64().map(|i| i.to_string()));
             }
         }
@@ -647,22 +736,15 @@ impl Channel for TelegramChannel {
                     tracing::warn!(id = %item.message_out_id, "edit/reaction target has no Telegram message; skipped");
                     return Ok(None);
                 };
-                let (method, body) = if matches!(item.content, Outbound::Edit { .. }) {
-                    let t: String = text.chars().take(MAX_TEXT).collect();
-                    (
-                        "editMessageText",
-                        json!({"chat_id": chat, "message_id": target, "text": t}),
-                    )
-                } else {
-                    (
-                        "setMessageReaction",
-                        json!({"chat_id": chat, "message_id": target, "reaction": [{"type": "emoji", "emoji": text}]}),
-                    )
-                };
-                self.call_retrying(method, &body)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                return Ok(Some(target.to_string()));
+                if matches!(item.content, Outbound::Reaction { .. }) {
+                    return self.react(chat, target, text).await;
+                }
+                match self.edit(chat, target, text).await? {
+                    true => return Ok(Some(target.to_string())),
+                    // Too old to edit (48 h) or gone: the new text arrives as a message of its
+                    // own, as on channels without edits.
+                    false => text.clone(),
+                }
             }
             _ => return Ok(None),
         };
@@ -671,29 +753,17 @@ impl Channel for TelegramChannel {
         let pieces = split(&text, MAX_TEXT - 512);
         let last = pieces.len().saturating_sub(1);
         for (i, piece) in pieces.into_iter().enumerate() {
-            let html = super::markdown::to_telegram_html(&piece);
-            let mut body = if html.chars().count() <= MAX_TEXT {
-                json!({"chat_id": chat, "text": html, "parse_mode": "HTML"})
-            } else {
-                json!({"chat_id": chat, "text": piece})
-            };
+            let mut body = json!({"chat_id": chat});
             if let Some(t) = thread {
                 body["message_thread_id"] = json!(t);
             }
             if let (true, Some(m)) = (i == last, &markup) {
                 body["reply_markup"] = m.clone();
             }
-            let sent = match self.call_retrying("sendMessage", &body).await {
-                // Telegram refused our markup: the words matter more than the styling.
-                Err(ApiError::Api { description, .. }) if description.contains("can't parse entities") => {
-                    tracing::warn!(error = %description, "Telegram refused the HTML; sent as plain text");
-                    body["text"] = json!(piece);
-                    body.as_object_mut().map(|o| o.remove("parse_mode"));
-                    self.call_retrying("sendMessage", &body).await
-                }
-                other => other,
-            }
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sent = self
+                .call_formatted("sendMessage", body, &piece)
+                .await
+                .map_err(send_error)?;
             first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
         }
         Ok(first.flatten())
