@@ -544,3 +544,97 @@ fn recurring_outbound_message_is_sent_at_each_occurrence_exactly_once() {
         ticks()
     );
 }
+
+/// DESIGN §11.2 on the real binaries: the host is SIGKILLed at random moments while messages
+/// arrive (routing, turns, sends and restarts' reconciliation all get hit); after the last
+/// restart every accepted message has its reply exactly once. The seed is printed so a failure
+/// can be replayed with `NANOCLAW_CHAOS_SEED`.
+#[test]
+fn random_host_kills_lose_and_double_nothing() {
+    let seed: u64 = std::env::var("NANOCLAW_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("chaos seed {seed} (NANOCLAW_CHAOS_SEED={seed} to replay)");
+    let mut rng = seed | 1;
+    let mut next = move |max: u64| {
+        // xorshift64: enough randomness for kill timing, reproducible from the seed.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % max
+    };
+    let home = TestHome::new();
+    let env = [
+        ("NANOCLAW_RETRY_BASE_MS", "50"),
+        ("NANOCLAW_SEND_RETRY_BASE_MS", "50"),
+    ];
+    let mut accepted: Vec<String> = Vec::new();
+    let mut maybe: Vec<String> = Vec::new();
+    for round in 0..8 {
+        let mut host = home.start_host(&env);
+        let pid = host.pid() as i32;
+        let delay = Duration::from_millis(5 + next(150));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            // SAFETY: signal to the test's own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        });
+        if let Ok(mut cli) = CliClient::connect(home.path()) {
+            for i in 0..4 {
+                let text = format!("m-{round}-{i}");
+                if cli.send(&text).is_err() {
+                    break;
+                }
+                match cli.until("accepted") {
+                    Ok(_) => accepted.push(text),
+                    // Killed before it could confirm: the message may or may not be in.
+                    Err(_) => {
+                        maybe.push(text);
+                        break;
+                    }
+                }
+            }
+        }
+        killer.join().unwrap();
+        host.wait_exit(Duration::from_secs(10))
+            .expect("host killed");
+    }
+    let host = home.start_host(&env);
+    let echoes = |t: &[serde_json::Value], m: &str| {
+        t.iter()
+            .filter(|l| l["text"] == format!("echo: {m}").as_str())
+            .count()
+    };
+    let all_answered = eventually(Duration::from_secs(60), || {
+        let t = home.transcript();
+        accepted.iter().all(|m| echoes(&t, m) >= 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t = home.transcript();
+    assert!(
+        all_answered.is_some(),
+        "seed {seed}: unanswered {:?}",
+        accepted
+            .iter()
+            .filter(|m| echoes(&t, m) == 0)
+            .collect::<Vec<_>>()
+    );
+    for m in accepted.iter().chain(&maybe) {
+        assert!(echoes(&t, m) <= 1, "seed {seed}: {m} answered twice: {t:?}");
+    }
+    assert!(accepted.len() >= 8, "seed {seed}: too few messages got in");
+    let intents: i64 = home
+        .central()
+        .query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(intents, 0, "seed {seed}");
+    drop(host);
+}

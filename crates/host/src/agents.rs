@@ -34,7 +34,7 @@ pub async fn target(
         let orig = orig.to_string();
         let source: Option<String> =
             tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
-                let c = nanoclaw_protocol::schema::open_ro(&dir.join("inbound.db"))?;
+                let c = nanoclaw_protocol::schema::open_rw(&dir.join("inbound.db"))?;
                 use rusqlite::OptionalExtension;
                 Ok(c.query_row(
                     "SELECT source_session_id FROM messages_in WHERE id=?1",

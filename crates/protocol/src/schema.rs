@@ -143,15 +143,41 @@ fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -
 /// Opens an already provisioned `inbound.db` for one write, with `outbound.db` attached
 /// read-only as `ob` (for seq parity and ack sync). The hot path: no schema checks.
 pub fn open_inbound_write(dir: &Path) -> Result<Connection> {
+    let conn = open_rw(&dir.join("inbound.db"))?;
+    let outbound = dir.join("outbound.db");
+    recover_journal(&outbound)?;
+    attach_ro(&conn, &outbound, "ob")?;
+    Ok(conn)
+}
+
+/// Opens an existing session DB read-write. The writer of a file reads it this way too: a
+/// journal it left when killed mid-commit is then rolled back on the first read, where a
+/// read-only connection would fail (`SQLITE_READONLY_ROLLBACK`) until someone else did it.
+pub fn open_rw(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
-        dir.join("inbound.db"),
+        path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
-    attach_ro(&conn, &dir.join("outbound.db"), "ob")?;
     Ok(conn)
+}
+
+/// Rolls back the journal a writer left when it died mid-commit (a runner killed while
+/// writing outbound.db), so read-only readers can read the file again. A stat when there is no
+/// journal; harmless while the writer lives (its lock means the journal is not hot, and this
+/// only reads).
+pub fn recover_journal(db: &Path) -> Result<()> {
+    let mut journal = db.as_os_str().to_owned();
+    journal.push("-journal");
+    if !Path::new(&journal).exists() {
+        return Ok(());
+    }
+    open_rw(db)?.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(())
 }
 
 /// Attaches another session DB read-only under `alias` (the connection must allow URIs, as
@@ -372,5 +398,47 @@ mod tests {
         w.execute_batch("COMMIT").unwrap();
         assert_ne!(watcher.read().unwrap(), before);
         assert!(change_counter(&dir.path().join("missing.db")).is_err());
+    }
+
+    #[test]
+    fn a_dead_writers_journal_is_rolled_back_for_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live.db");
+        let w = open_outbound_rw(&live).unwrap();
+        w.execute("INSERT INTO processing_ack(message_id, status, status_changed) VALUES ('kept', 'completed', 't')", [])
+            .unwrap();
+        // A commit in flight, with pages already spilled into the file: a copy taken now is
+        // what a writer killed mid-commit leaves behind (a hot journal).
+        w.execute_batch("PRAGMA cache_size=1; BEGIN").unwrap();
+        for i in 0..500 {
+            w.execute(
+                "INSERT INTO processing_ack(message_id, status, status_changed) VALUES (?1, 'completed', ?2)",
+                rusqlite::params![format!("lost-{i}"), "x".repeat(200)],
+            )
+            .unwrap();
+        }
+        let crashed = dir.path().join("outbound.db");
+        std::fs::copy(&live, &crashed).unwrap();
+        std::fs::copy(
+            dir.path().join("live.db-journal"),
+            dir.path().join("outbound.db-journal"),
+        )
+        .unwrap();
+        let count = |c: &Connection| {
+            c.query_row("SELECT COUNT(*) FROM processing_ack", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        };
+        let err = count(&open_ro(&crashed).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
+        recover_journal(&crashed).unwrap();
+        assert_eq!(
+            count(&open_ro(&crashed).unwrap()).unwrap(),
+            1,
+            "rolled back to the last commit"
+        );
+        assert!(!dir.path().join("outbound.db-journal").exists());
+        recover_journal(&crashed).unwrap();
+        w.execute_batch("ROLLBACK").unwrap();
     }
 }

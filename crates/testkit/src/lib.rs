@@ -92,7 +92,7 @@ impl TestHome {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn host");
-        let h = HostProc {
+        let mut h = HostProc {
             child: Some(child),
             sock: self.path().join("data/cli.sock"),
         };
@@ -141,11 +141,20 @@ pub struct HostProc {
 }
 
 impl HostProc {
-    fn wait_ready(&self, limit: Duration) {
+    fn wait_ready(&mut self, limit: Duration) {
         let end = Instant::now() + limit;
         while Instant::now() < end {
             if UnixStream::connect(&self.sock).is_ok() {
                 return;
+            }
+            // A host that exited will never open the socket: say why instead of waiting.
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let out = self.child.take().expect("child").wait_with_output();
+                let err = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+                panic!(
+                    "host exited before opening its socket: {}",
+                    err.unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
