@@ -97,7 +97,28 @@ struct Applied {
 
 /// Runs one pass over a session: read, send, then one write transaction. Cheap when nothing
 /// changed. A crash between a send and the write is covered by that send's intent.
+///
+/// The pass runs as a task of its own, so a caller that is cancelled (the outbound watcher is
+/// aborted when its runner exits) cannot stop it between a send and its `delivered` record:
+/// a pass dropped there released the session lock, and the next pass sent the row again.
 pub async fn pass(
+    host: &Arc<Host>,
+    session_id: &str,
+    view: RunnerView<'_>,
+) -> anyhow::Result<PassOutcome> {
+    let (host, session_id) = (host.clone(), session_id.to_string());
+    let (alive, started_at) = (view.alive, view.started_at.map(str::to_string));
+    tokio::spawn(async move {
+        let view = RunnerView {
+            alive,
+            started_at: started_at.as_deref(),
+        };
+        run_pass(&host, &session_id, view).await
+    })
+    .await?
+}
+
+async fn run_pass(
     host: &Arc<Host>,
     session_id: &str,
     view: RunnerView<'_>,
@@ -690,6 +711,23 @@ async fn deliver_one(
     };
     if !host.send_allowed_now(&row.id) {
         return Ok(None);
+    }
+    // An intent left by an earlier attempt whose fate never reached disk (its write phase
+    // failed after the send): that send may have happened, so ask the platform, as at start.
+    let (sid, oid) = (sess.id.clone(), row.id.clone());
+    if host
+        .db
+        .call(move |c| Ok(db::intents::exists(c, &sid, &oid)?))
+        .await?
+    {
+        match channel.reconcile(&row.id).await {
+            Reconciled::NotSent => {}
+            Reconciled::Sent(p) => return fate("delivered", p, true),
+            Reconciled::Unknown => {
+                tracing::warn!(id = %row.id, "platform cannot tell whether an earlier send happened; not re-sending (at most once)");
+                return fate("delivered", None, true);
+            }
+        }
     }
     let (sid, oid) = (sess.id.clone(), row.id.clone());
     host.db

@@ -18,6 +18,14 @@ pub fn begin(
     Ok(())
 }
 
+/// Whether a send of this row is recorded in flight.
+pub fn exists(c: &Connection, session: &str, out_id: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM delivery_intents WHERE session_id=?1 AND message_out_id=?2)",
+    )?
+    .query_row(params![session, out_id], |r| r.get(0))
+}
+
 /// Forgets a finished send.
 pub fn end(c: &Connection, session: &str, out_id: &str) -> rusqlite::Result<()> {
     c.prepare_cached("DELETE FROM delivery_intents WHERE session_id=?1 AND message_out_id=?2")?
