@@ -376,7 +376,9 @@ fn runner_without_heartbeat_is_stopped_and_work_retried() {
         ("NANOCLAW_RETRY_BASE_MS", "50"),
     ]);
     let mut cli = CliClient::connect(home.path()).unwrap();
-    cli.send("mock:sleep 5000").unwrap();
+    // Longer than the stop's 5-second grace: the runner is killed mid-turn, not allowed to
+    // finish it (a 5-second turn raced the grace period).
+    cli.send("mock:sleep 15000").unwrap();
     let retried = eventually(Duration::from_secs(20), || {
         let d = home.session_dirs().into_iter().next()?;
         let c = Connection::open(d.join("inbound.db")).ok()?;
