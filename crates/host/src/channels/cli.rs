@@ -161,6 +161,7 @@ impl CliChannel {
                         Ok(v) => self.handle(&host, v).await,
                         Err(e) => json!({"type": "error", "error": format!("bad request: {e}")}),
                     };
+                    buf.clear();
                     let _ = tx.send(reply).await;
                 }
                 Some(v) = rx.recv() => write_json(&mut wr, &v).await?,
@@ -233,7 +234,10 @@ async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    buf.clear();
+    // Cancel-safe: the serve loop's select! drops this future whenever a reply goes out first.
+    // Bytes move from the reader into `buf` with no await in between, and `buf` keeps a
+    // partial line until the caller clears it after a whole one, so a long message arriving
+    // in chunks is never cut.
     loop {
         let avail = r.fill_buf().await?;
         if avail.is_empty() {
@@ -253,5 +257,32 @@ async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(
                 "request line too long",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_line_read_in_chunks_survives_cancelled_reads() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let mut rd = BufReader::with_capacity(16, rx);
+        let mut buf = Vec::new();
+        let line = "x".repeat(100);
+        tx.write_all(&line.as_bytes()[..40]).await.unwrap();
+        // A read that is dropped mid-line, as select! does when a reply goes out first.
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            read_line_capped(&mut rd, &mut buf),
+        )
+        .await;
+        assert!(cut.is_err(), "no newline yet");
+        tx.write_all(&line.as_bytes()[40..]).await.unwrap();
+        tx.write_all(b"\n").await.unwrap();
+        let n = read_line_capped(&mut rd, &mut buf).await.unwrap();
+        assert_eq!(n, 101);
+        assert_eq!(buf, line.as_bytes());
     }
 }
