@@ -684,6 +684,55 @@ fn expired_question_and_numbered_text_reply() {
 }
 
 #[test]
+fn voice_notes_stickers_and_locations_reach_the_agent() {
+    let (fake, home) = setup();
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.media(
+        555,
+        42,
+        "voice",
+        json!({"duration": 3, "mime_type": "audio/ogg"}),
+        b"OggS-voice",
+        None,
+    );
+    wait_replies(&fake, 555, 1);
+    fake.media(
+        555,
+        42,
+        "sticker",
+        json!({"emoji": "👍", "width": 512, "height": 512,
+        "is_animated": false, "is_video": false, "type": "regular"}),
+        b"RIFF-webp",
+        None,
+    );
+    fake.location(555, 42, 52.52, 13.405);
+    let r = wait_replies(&fake, 555, 3);
+    assert_eq!(r[1]["text"], "echo: [sticker 👍]");
+    assert_eq!(r[2]["text"], "echo: [location 52.52, 13.405]");
+    let dir = home.session_dirs().into_iter().next().unwrap();
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let first: String = c
+        .query_row(
+            "SELECT content FROM messages_in ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let att = &serde_json::from_str::<Value>(&first).unwrap()["attachments"][0];
+    assert_eq!(att["mimeType"], "audio/ogg");
+    let name = att["name"].as_str().unwrap();
+    assert!(
+        name.starts_with("voice-") && name.ends_with(".ogg"),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join(att["path"].as_str().unwrap())).unwrap(),
+        b"OggS-voice"
+    );
+}
+
+#[test]
 fn a_file_in_and_a_file_out() {
     let (fake, home) = setup();
     let _host = start(&home);

@@ -251,24 +251,53 @@ impl FakeTelegram {
         bytes: &[u8],
         caption: Option<&str>,
     ) -> i64 {
+        let fields = json!({"file_name": name, "mime_type": mime});
+        self.media(chat, from, "document", fields, bytes, caption)
+    }
+
+    /// Queues a DM carrying a file in `field` (`document`, `voice`, `audio`, `video`,
+    /// `video_note`, `animation`, `sticker`) with the platform's other `fields` (mime_type,
+    /// duration, emoji…); its bytes are served by getFile + the file path.
+    pub fn media(
+        &self,
+        chat: i64,
+        from: i64,
+        field: &str,
+        mut fields: Value,
+        bytes: &[u8],
+        caption: Option<&str>,
+    ) -> i64 {
         let mid = self.next_message_id();
-        let file_id = format!("doc-{mid}");
+        let file_id = format!("{field}-{mid}");
         self.inner
             .lock()
             .unwrap()
             .files
             .insert(file_id.clone(), bytes.to_vec());
+        fields["file_id"] = json!(file_id);
+        fields["file_unique_id"] = json!(format!("u{mid}"));
+        fields["file_size"] = json!(bytes.len());
         let mut msg = json!({
             "message_id": mid, "date": 1_764_000_000,
             "chat": {"id": chat, "type": "private", "first_name": format!("User{from}")},
             "from": {"id": from, "is_bot": false, "first_name": format!("User{from}")},
-            "document": {"file_id": file_id, "file_unique_id": format!("u{mid}"), "file_name": name,
-                "mime_type": mime, "file_size": bytes.len()},
         });
+        msg[field] = fields;
         if let Some(c) = caption {
             msg["caption"] = json!(c);
         }
         self.push(json!({"message": msg}))
+    }
+
+    /// Queues a DM sharing a location.
+    pub fn location(&self, chat: i64, from: i64, latitude: f64, longitude: f64) -> i64 {
+        let mid = self.next_message_id();
+        self.push(json!({"message": {
+            "message_id": mid, "date": 1_764_000_000,
+            "chat": {"id": chat, "type": "private", "first_name": format!("User{from}")},
+            "from": {"id": from, "is_bot": false, "first_name": format!("User{from}")},
+            "location": {"latitude": latitude, "longitude": longitude},
+        }}))
     }
 
     /// A user presses an inline button of a message the bot sent.

@@ -64,6 +64,35 @@ pub fn reaction(emoji: &str) -> String {
     emoji.trim().chars().filter(|c| *c != '\u{fe0f}').collect()
 }
 
+/// The file a message carries, with a file name and MIME type: documents, photos (largest
+/// size), voice notes, audio, video, round video notes, animations and stickers — so nothing a
+/// person sends is silently ignored.
+fn media_of(m: &Value) -> Option<(Value, String, String)> {
+    let id = &m["message_id"];
+    if let Some(p) = m["photo"].as_array().and_then(|sizes| sizes.last()) {
+        return Some((p.clone(), format!("photo-{id}.jpg"), "image/jpeg".into()));
+    }
+    // (field, default name, default MIME type)
+    const KINDS: &[(&str, &str, &str)] = &[
+        ("document", "file", "application/octet-stream"),
+        ("voice", "voice-{}.ogg", "audio/ogg"),
+        ("audio", "audio-{}.mp3", "audio/mpeg"),
+        ("video", "video-{}.mp4", "video/mp4"),
+        ("video_note", "video-note-{}.mp4", "video/mp4"),
+        ("animation", "animation-{}.mp4", "video/mp4"),
+        ("sticker", "sticker-{}.webp", "image/webp"),
+    ];
+    KINDS.iter().find_map(|(field, name, mime)| {
+        let f = m.get(*field)?;
+        let name = f["file_name"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| name.replace("{}", &id.to_string()));
+        let mime = f["mime_type"].as_str().unwrap_or(mime).to_string();
+        Some((f.clone(), name, mime))
+    })
+}
+
 /// An API error as a send error: a refusal Telegram would repeat (4xx other than 429) is
 /// [`super::Refused`], so the host does not retry it.
 fn send_error(e: ApiError) -> anyhow::Error {
@@ -231,9 +260,20 @@ impl TelegramChannel {
     pub fn event(&self, u: &Value) -> Option<InboundEvent> {
         let m = u.get("message").or_else(|| u.get("edited_message"))?;
         let chat = &m["chat"];
-        let has_file = m.get("document").is_some() || m.get("photo").is_some();
+        let has_file = media_of(m).is_some();
         let text = match m["text"].as_str().or(m["caption"].as_str()) {
             Some(t) => t.to_string(),
+            // What a file or a place says when it comes without words.
+            None if m["sticker"]["emoji"].is_string() => {
+                format!(
+                    "[sticker {}]",
+                    m["sticker"]["emoji"].as_str().unwrap_or_default()
+                )
+            }
+            None if m["location"].is_object() => format!(
+                "[location {}, {}]",
+                m["location"]["latitude"], m["location"]["longitude"]
+            ),
             None if has_file => String::new(),
             None => return None,
         };
@@ -333,33 +373,13 @@ impl TelegramChannel {
 }
 
 impl TelegramChannel {
-    /// Downloads a message's document or photo (largest size) into a staging folder.
+    /// Downloads a message's file (see [`media_of`]) into a staging folder.
     async fn download_files(&self, host: &Host, u: &Value, ev: &mut InboundEvent) {
         let m = u
             .get("message")
             .or_else(|| u.get("edited_message"))
             .unwrap_or(&Value::Null);
-        let file = if let Some(d) = m.get("document") {
-            Some((
-                d.clone(),
-                d["file_name"].as_str().unwrap_or("file").to_string(),
-                d["mime_type"]
-                    .as_str()
-                    .unwrap_or("application/octet-stream")
-                    .to_string(),
-            ))
-        } else {
-            m["photo"]
-                .as_array()
-                .and_then(|sizes| sizes.last())
-                .map(|p| {
-                    (
-                        p.clone(),
-                        format!("photo-{}.jpg", m["message_id"]),
-                        "image/jpeg".to_string(),
-                    )
-                })
-        };
+        let file = media_of(m);
         let Some((f, name, mime)) = file else { return };
         let name = nanoclaw_protocol::names::validate(&name)
             .map(str::to_string)
