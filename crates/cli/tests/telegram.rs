@@ -219,6 +219,18 @@ fn restart_loses_and_repeats_no_update_and_429_is_honoured() {
 }
 
 #[test]
+fn a_webhook_left_on_the_bot_is_removed_so_polling_works() {
+    let (fake, home) = setup();
+    fake.set_webhook("https://old-install.example/hook");
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "still there?", None);
+    let r = wait_replies(&fake, 555, 1);
+    assert_eq!(r[0]["text"], "echo: still there?");
+    assert_eq!(fake.webhook(), None);
+}
+
+#[test]
 fn a_wrong_token_is_one_clear_error_at_start() {
     let fake = FakeTelegram::start(TOKEN);
     let home = TestHome::new()

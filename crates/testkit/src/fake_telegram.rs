@@ -27,6 +27,8 @@ struct Inner {
     bot_texts: std::collections::HashMap<(i64, i64), String>,
     /// Messages Telegram no longer lets the bot edit (older than 48 h).
     frozen: std::collections::HashSet<i64>,
+    /// A webhook URL set on the bot: getUpdates is refused (409) while it is.
+    webhook: Option<String>,
 }
 
 /// Reactions Telegram accepts from bots (Bot API `ReactionTypeEmoji`); anything else is
@@ -334,6 +336,16 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// Sets a webhook on the bot, as another tool might have (setWebhook).
+    pub fn set_webhook(&self, url: &str) {
+        self.inner.lock().unwrap().webhook = Some(url.to_string());
+    }
+
+    /// The webhook currently set, if any.
+    pub fn webhook(&self) -> Option<String> {
+        self.inner.lock().unwrap().webhook.clone()
+    }
+
     /// Makes a sent message too old to edit (Telegram's 48-hour limit).
     pub fn freeze(&self, message_id: i64) {
         self.inner.lock().unwrap().frozen.insert(message_id);
@@ -450,6 +462,15 @@ async fn handle(
     match method.as_str() {
         "getMe" => ok(
             json!({"id": BOT_ID, "is_bot": true, "first_name": "Nano", "username": BOT_USERNAME}),
+        ),
+        "deleteWebhook" => {
+            inner.lock().unwrap().webhook = None;
+            ok(json!(true))
+        }
+        "getUpdates" if inner.lock().unwrap().webhook.is_some() => err(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            None,
         ),
         "getUpdates" => {
             let offset = body["offset"].as_i64().unwrap_or(0);

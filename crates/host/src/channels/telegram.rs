@@ -338,6 +338,30 @@ impl TelegramChannel {
                     tokio::time::sleep(Duration::from_secs(s.min(60))).await;
                     continue;
                 }
+                // A webhook left on the bot (another tool, an earlier install) blocks polling:
+                // this host is the bot's receiver, so it takes the updates back.
+                Err(ApiError::Api { description, .. })
+                    if description.contains("webhook is active") =>
+                {
+                    tracing::warn!(
+                        "a webhook was set for this bot; removing it so long polling works"
+                    );
+                    if let Err(e) = self
+                        .call("deleteWebhook", &json!({"drop_pending_updates": false}))
+                        .await
+                    {
+                        tracing::error!(error = %e, "deleteWebhook failed");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    continue;
+                }
+                Err(ApiError::Api { description, .. })
+                    if description.contains("terminated by other getUpdates") =>
+                {
+                    tracing::error!("another program is polling this bot's updates (a second NanoClaw with the same TELEGRAM_BOT_TOKEN?); retrying in 10 s");
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "getUpdates failed; retrying");
                     tokio::time::sleep(Duration::from_secs(2)).await;
