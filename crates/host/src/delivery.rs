@@ -396,7 +396,10 @@ fn write_phase(
     retry_base: Duration,
 ) -> anyhow::Result<Applied> {
     let _w = crate::sessions::write_lock(dir);
-    let mut c = schema::open_inbound_write(dir)?;
+    // inbound.db alone: outbound.db's figures came from the read phase, and an attached file
+    // would be read-locked for the whole write transaction (BEGIN IMMEDIATE starts a read
+    // transaction on every attached database), holding up the runner's commits.
+    let mut c = schema::open_rw(&dir.join("inbound.db"))?;
     let now = Utc::now();
     let now_s = time::fmt(now);
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
