@@ -181,8 +181,8 @@ fn scheduled_task_runs_and_new_agent_is_created() {
     host.stop();
 }
 
-#[test]
-fn self_modification_waits_for_the_owner_and_applies_on_approval() {
+/// A model that asks for self-modifications when told to and repeats what the host answers.
+fn self_modifying_model() -> FakeModel {
     let fake = FakeModel::start();
     fake.respond_with(|req| {
         let last = req.last_user_text();
@@ -202,6 +202,12 @@ fn self_modification_waits_for_the_owner_and_applies_on_approval() {
             Reply::text("asked the owner")
         })
     });
+    fake
+}
+
+#[test]
+fn self_modification_waits_for_the_owner_and_applies_on_approval() {
+    let fake = self_modifying_model();
     let home = home_for(&fake);
     let host = home.start_host(&[]);
     assert_eq!(chat(&home, "please install jq"), "asked the owner");
@@ -268,20 +274,7 @@ fn self_modification_waits_for_the_owner_and_applies_on_approval() {
 
 #[test]
 fn an_undecided_approval_expires_and_the_agent_is_told() {
-    let fake = FakeModel::start();
-    fake.respond_with(|req| {
-        let last = req.last_user_text();
-        Some(if last.contains("install jq") {
-            Reply::tool(
-                "install_packages",
-                json!({"apt": ["jq"], "reason": "parse JSON"}),
-            )
-        } else if last.contains("<system_response") {
-            Reply::text(&format!("noted: {last}"))
-        } else {
-            Reply::text("asked the owner")
-        })
-    });
+    let fake = self_modifying_model();
     let home = home_for(&fake)
         .env("NANOCLAW_APPROVAL_TTL_MS", "1000")
         .env("NANOCLAW_SWEEP_INTERVAL_MS", "200");

@@ -467,13 +467,20 @@ fn runner_writes(home: &TestHome, content: Value) -> (std::path::PathBuf, String
     (dir, id)
 }
 
-fn answer_rows(dir: &std::path::Path) -> Vec<Value> {
+/// Contents of a session's messages_in rows matching `filter` (SQL).
+fn inbound_contents(dir: &std::path::Path, filter: &str) -> Vec<Value> {
     let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let mut st = c.prepare("SELECT content FROM messages_in WHERE json_extract(content, '$.questionId') IS NOT NULL").unwrap();
+    let mut st = c
+        .prepare(&format!("SELECT content FROM messages_in WHERE {filter}"))
+        .unwrap();
     st.query_map([], |r| r.get::<_, String>(0))
         .unwrap()
         .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
         .collect()
+}
+
+fn answer_rows(dir: &std::path::Path) -> Vec<Value> {
+    inbound_contents(dir, "json_extract(content, '$.questionId') IS NOT NULL")
 }
 
 #[test]
@@ -548,14 +555,7 @@ fn question_card_round_trip_through_a_button_press() {
 
 /// The system rows the host wrote into a session (what the agent is told).
 fn system_rows(dir: &std::path::Path) -> Vec<Value> {
-    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let mut st = c
-        .prepare("SELECT content FROM messages_in WHERE kind = 'system'")
-        .unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|s| serde_json::from_str(&s.unwrap()).unwrap())
-        .collect()
+    inbound_contents(dir, "kind = 'system'")
 }
 
 #[test]

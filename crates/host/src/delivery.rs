@@ -715,14 +715,17 @@ async fn deliver_one(
     if !host.send_allowed_now(&row.id) {
         return Ok(None);
     }
+    let (sid, oid) = (sess.id.clone(), row.id.clone());
+    let earlier = host
+        .db
+        .call({
+            let ct = ct.clone();
+            move |c| Ok(db::intents::begin(c, &sid, &oid, &ct)?)
+        })
+        .await?;
     // An intent left by an earlier attempt whose fate never reached disk (its write phase
     // failed after the send): that send may have happened, so ask the platform, as at start.
-    let (sid, oid) = (sess.id.clone(), row.id.clone());
-    if host
-        .db
-        .call(move |c| Ok(db::intents::exists(c, &sid, &oid)?))
-        .await?
-    {
+    if earlier {
         match channel.reconcile(&row.id).await {
             Reconciled::NotSent => {}
             Reconciled::Sent(p) => return fate("delivered", p, true),
@@ -732,13 +735,6 @@ async fn deliver_one(
             }
         }
     }
-    let (sid, oid) = (sess.id.clone(), row.id.clone());
-    host.db
-        .call({
-            let ct = ct.clone();
-            move |c| Ok(db::intents::begin(c, &sid, &oid, &ct)?)
-        })
-        .await?;
     crate::failpoint("before_send");
     let result = channel.send(&item).await;
     crate::failpoint("after_send");

@@ -338,13 +338,7 @@ impl Host {
         sess: &db::sessions::Session,
         content: String,
     ) -> anyhow::Result<()> {
-        let dir = self
-            .home
-            .session(&sess.agent_group_id, &sess.id)?
-            .dir()
-            .to_path_buf();
-        let row = sessions::NewInbound::new("system", content);
-        sessions::write_inbound_batched(&dir, vec![row]).await?;
+        self.system_row(sess, content, true).await?;
         self.wake(&sess.id).await;
         Ok(())
     }
@@ -356,13 +350,22 @@ impl Host {
         sess: &db::sessions::Session,
         content: String,
     ) -> anyhow::Result<()> {
+        self.system_row(sess, content, false).await
+    }
+
+    async fn system_row(
+        &self,
+        sess: &db::sessions::Session,
+        content: String,
+        trigger: bool,
+    ) -> anyhow::Result<()> {
         let dir = self
             .home
             .session(&sess.agent_group_id, &sess.id)?
             .dir()
             .to_path_buf();
         let mut row = sessions::NewInbound::new("system", content);
-        row.trigger = false;
+        row.trigger = trigger;
         sessions::write_inbound_batched(&dir, vec![row]).await?;
         Ok(())
     }

@@ -3,27 +3,21 @@
 
 use rusqlite::{params, Connection};
 
-/// Records that a send is about to happen.
+/// Records that a send is about to happen; true when an earlier attempt's intent was still
+/// there (its outcome is unknown).
 pub fn begin(
     c: &Connection,
     session: &str,
     out_id: &str,
     channel_type: &str,
-) -> rusqlite::Result<()> {
-    c.prepare_cached(
-        "INSERT OR REPLACE INTO delivery_intents(session_id, message_out_id, channel_type, started_at)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![session, out_id, channel_type, super::now()])?;
-    Ok(())
-}
-
-/// Whether a send of this row is recorded in flight.
-pub fn exists(c: &Connection, session: &str, out_id: &str) -> rusqlite::Result<bool> {
-    c.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM delivery_intents WHERE session_id=?1 AND message_out_id=?2)",
-    )?
-    .query_row(params![session, out_id], |r| r.get(0))
+) -> rusqlite::Result<bool> {
+    let added = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO delivery_intents(session_id, message_out_id, channel_type, started_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![session, out_id, channel_type, super::now()])?;
+    Ok(added == 0)
 }
 
 /// Forgets a finished send.
