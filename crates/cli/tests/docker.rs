@@ -408,7 +408,7 @@ fn sixth_session_is_queued_until_a_slot_frees() {
                     "--agent",
                     &format!("g{i}"),
                     "-m",
-                    "mock:sleep 2000",
+                    "mock:sleep 6000",
                     "--timeout",
                     "90",
                 ])
@@ -429,7 +429,9 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     })
     .expect("a container started");
     let mut max_running = 0;
-    while t0.elapsed() < Duration::from_secs(4) {
+    // Turns last 6 s, so the five overlap even when container starts spread under load; the
+    // 10 s window also covers the sixth starting when a slot frees.
+    while t0.elapsed() < Duration::from_secs(10) {
         let o = docker(&[
             "ps",
             "-q",
@@ -445,7 +447,7 @@ fn sixth_session_is_queued_until_a_slot_frees() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
-            "echo: mock:sleep 2000\n"
+            "echo: mock:sleep 6000\n"
         );
         took.push(t);
     }
@@ -455,7 +457,7 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     // spread with the machine's load, so they are not asserted).
     assert_eq!(max_running, 5, "the cap was reached");
     assert!(
-        took[5] >= Duration::from_millis(4000),
+        took[5] >= Duration::from_millis(12_000),
         "the sixth waited for a slot: {took:?}"
     );
 }
