@@ -155,6 +155,10 @@ impl CliChannel {
         let mut buf = Vec::new();
         loop {
             tokio::select! {
+                // In order: a turn's replies are broadcast before its TurnDone, and a client
+                // stops reading at turn_done — a random pick could send turn_done first and
+                // the reply would never be shown.
+                biased;
                 n = read_line_capped(&mut lines, &mut buf) => {
                     if n? == 0 { return Ok(()); }
                     let reply = match serde_json::from_slice::<Value>(&buf) {
