@@ -3,49 +3,12 @@
 //! Needs a reachable engine and the static runner (`.ci/run` builds it and fails when no engine
 //! answers); without an engine these tests print why and pass, so `cargo test` works anywhere.
 
-use std::process::{Command, Stdio};
-use std::sync::Once;
+use std::process::Stdio;
 use std::time::Duration;
 
-use nanoclaw_testkit::{bin, eventually, TestHome};
+use nanoclaw_testkit::docker::{docker, engine, slim_image as image};
+use nanoclaw_testkit::{eventually, TestHome};
 use serde_json::Value;
-
-fn engine() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIPPED: no Docker engine reachable (docker info failed)");
-    }
-    ok
-}
-
-fn static_agent() -> std::path::PathBuf {
-    let debug = bin("nanoclaw");
-    let target = debug.parent().unwrap().parent().unwrap();
-    target.join("x86_64-unknown-linux-gnu/release/nanoclaw-agent")
-}
-
-/// Builds the slim image once per test binary.
-fn image() {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let agent = static_agent();
-        assert!(
-            agent.is_file(),
-            "static runner missing at {}: RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu -p nanoclaw-agent",
-            agent.display()
-        );
-        let home = TestHome::new();
-        let o = home.run(&["image", "build", "--slim", "--agent-bin", agent.to_str().unwrap()]);
-        assert!(o.status.success(), "image build: {}", String::from_utf8_lossy(&o.stderr));
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(out.contains("built nanoclaw-agent:slim"), "{out}");
-    });
-}
 
 /// A one-shot fake model API on loopback: records the first request, answers `ok`.
 fn fake_upstream() -> (String, std::sync::mpsc::Receiver<String>) {
@@ -69,13 +32,6 @@ fn docker_home() -> TestHome {
     TestHome::new()
         .env("NANOCLAW_RUNTIME", "docker")
         .env("ANTHROPIC_API_KEY", "sk-ant-test-SECRET-4242")
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker cli")
 }
 
 fn containers_of(session: &str) -> Vec<String> {
@@ -243,7 +199,7 @@ fn message_answered_from_a_hardened_container() {
 
     // Slim image size.
     let size = serde_json::from_slice::<Vec<Value>>(
-        &docker(&["image", "inspect", "nanoclaw-agent:slim"]).stdout,
+        &docker(&["image", "inspect", &nanoclaw_testkit::docker::slim_tag()]).stdout,
     )
     .unwrap()[0]["Size"]
         .as_i64()

@@ -1,6 +1,7 @@
 //! Test helpers: a temporary NanoClaw home, the real binaries driven inside it, and readers of
 //! the session DBs. Fakes of remote services (model APIs, platforms) live here too as they arrive.
 
+pub mod docker;
 pub mod fake_model;
 pub mod fake_telegram;
 
@@ -66,6 +67,9 @@ impl TestHome {
         c.env_remove("NANOCLAW_HOME");
         // Docker tests opt in explicitly (`.env("NANOCLAW_RUNTIME", "docker")`).
         c.env("NANOCLAW_RUNTIME", "process");
+        if std::env::var_os("NANOCLAW_TEST_IMAGE").is_some() {
+            c.env("NANOCLAW_IMAGE", docker::slim_tag());
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
