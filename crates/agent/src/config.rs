@@ -60,6 +60,8 @@ pub struct Config {
     pub claude_bin: PathBuf,
     /// This runner's own executable (serves `mcp` to Claude Code).
     pub self_bin: PathBuf,
+    /// Arguments before `mcp` when starting `self_bin` again (`["agent"]` inside `nanoclaw`).
+    pub self_args: Vec<String>,
     /// External MCP servers of the container config (JSON object), if any.
     pub mcp_servers: Option<String>,
 }
@@ -121,6 +123,7 @@ impl Config {
                 .unwrap_or_else(|| "claude".into())
                 .into(),
             self_bin: std::env::current_exe().unwrap_or_else(|_| "nanoclaw-agent".into()),
+            self_args: Vec::new(),
             mcp_servers: var("NANOCLAW_MCP_SERVERS"),
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod entry;
 pub mod format;
 pub mod heartbeat;
 pub mod mcp;

@@ -371,13 +371,17 @@ impl Store {
     }
 
     /// The tasks (scheduled rows) the host has in inbound.db for this session.
-    pub fn tasks(&mut self) -> anyhow::Result<Vec<Value>> {
+    pub fn tasks(&mut self, status: Option<&str>) -> anyhow::Result<Vec<Value>> {
         self.with_inbound(|c| {
+            // One row per series: its live occurrence (the newest pending or paused row; with
+            // MAX() in the select list SQLite takes the other columns from that row).
             let mut st = c.prepare(
-                "SELECT COALESCE(series_id, id), status, process_after, recurrence, json_extract(content, '$.prompt')
-                 FROM inb.messages_in WHERE kind = 'task' AND status IN ('pending', 'paused') ORDER BY seq",
+                "SELECT COALESCE(series_id, id), status, process_after, recurrence, json_extract(content, '$.prompt'), MAX(seq)
+                 FROM inb.messages_in WHERE kind = 'task' AND status IN ('pending', 'paused')
+                   AND (?1 IS NULL OR status = ?1)
+                 GROUP BY COALESCE(series_id, id) ORDER BY process_after",
             )?;
-            let rows = st.query_map([], |r| {
+            let rows = st.query_map([status], |r| {
                 Ok(serde_json::json!({
                     "id": r.get::<_, String>(0)?,
                     "status": r.get::<_, String>(1)?,

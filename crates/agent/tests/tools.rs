@@ -544,3 +544,110 @@ async fn skills_are_listed_and_loaded_on_demand() {
         .await
         .contains("no skill"));
 }
+
+/// NanoClaw v2's argument names keep working beside ours, so existing CLAUDE.md instructions
+/// and agent habits carry over: `messageId`, `processAfter` + `recurrence`, `taskId`,
+/// `update_task`, a `list_tasks` status filter, `ask_user_question`'s `timeout`.
+#[tokio::test]
+async fn v2_argument_forms_beside_ours() {
+    let ws = ws_with_dests();
+    let tb = toolbox(&ws);
+    ok(&tb, "send_message", json!({"text": "draft"})).await;
+    let sent = last(&ws).seq;
+    ok(
+        &tb,
+        "edit_message",
+        json!({"messageId": sent, "text": "final"}),
+    )
+    .await;
+    assert_eq!(
+        last(&ws).content,
+        json!({"operation": "edit", "messageId": sent, "text": "final"})
+    );
+    ok(
+        &tb,
+        "add_reaction",
+        json!({"messageId": sent, "emoji": "👍"}),
+    )
+    .await;
+    assert_eq!(last(&ws).content["operation"], "reaction");
+
+    let host = host_answers(&ws, "ok", json!("done"));
+    // A first run and a cron together, with v2's names.
+    ok(
+        &tb,
+        "schedule_task",
+        json!({"prompt": "standup", "processAfter": "2026-12-01T09:00:00", "recurrence": "0 9 * * 1-5"}),
+    )
+    .await;
+    let p = last(&ws).content["payload"].clone();
+    assert_eq!(
+        (p["at"].as_str(), p["cron"].as_str()),
+        (Some("2026-12-01T09:00:00"), Some("0 9 * * 1-5"))
+    );
+    for tool in ["pause_task", "resume_task", "cancel_task"] {
+        ok(&tb, tool, json!({"taskId": "task-7"})).await;
+        assert_eq!(last(&ws).content["payload"]["id"], "task-7", "{tool}");
+    }
+    ok(
+        &tb,
+        "update_task",
+        json!({"taskId": "task-7", "prompt": "standup (short)", "recurrence": "", "processAfter": "2026-12-02T10:30:00"}),
+    )
+    .await;
+    let o = last(&ws);
+    assert_eq!(o.content["action"], "update_task");
+    let p = &o.content["payload"];
+    assert_eq!(p["id"], "task-7");
+    assert_eq!(p["prompt"], "standup (short)");
+    assert!(
+        p["cron"].is_null() && p.get("cron").is_some(),
+        "empty recurrence clears it: {p}"
+    );
+    assert_eq!(p["at"], "2026-12-02T10:30:00");
+    assert!(p.get("script").is_none(), "an omitted field is left alone");
+    host.join().unwrap();
+    err(&tb, "update_task", json!({"taskId": "task-7"})).await;
+    err(&tb, "update_task", json!({"prompt": "x"})).await;
+    err(
+        &tb,
+        "update_task",
+        json!({"taskId": "t", "processAfter": "soon"}),
+    )
+    .await;
+
+    // list_tasks: one row per series, filtered by status.
+    let inb = ws.inbound();
+    for (id, seq, status, series) in [
+        ("a1", 9000, "completed", "s-a"),
+        ("a2", 9002, "pending", "s-a"),
+        ("b1", 9004, "paused", "s-b"),
+    ] {
+        inb.execute(
+            "INSERT INTO messages_in(id, seq, kind, timestamp, content, status, series_id, process_after) VALUES (?1, ?2, 'task', '2026-01-01T00:00:00.000Z', '{\"prompt\":\"p\"}', ?3, ?4, '2026-01-02T09:00:00.000Z')",
+            rusqlite::params![id, seq, status, series],
+        )
+        .unwrap();
+    }
+    let all: Value = serde_json::from_str(&ok(&tb, "list_tasks", json!({})).await).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let paused: Value =
+        serde_json::from_str(&ok(&tb, "list_tasks", json!({"status": "paused"})).await).unwrap();
+    assert_eq!(paused.as_array().unwrap().len(), 1);
+    assert_eq!(paused[0]["id"], "s-b");
+    err(&tb, "list_tasks", json!({"status": "done"})).await;
+
+    // `timeout` in seconds bounds the wait for an answer.
+    let t0 = std::time::Instant::now();
+    let e = err(
+        &tb,
+        "ask_user_question",
+        json!({"title": "t", "question": "q?", "options": ["yes"], "timeout": 0.3}),
+    )
+    .await;
+    assert!(e.contains("no answer"), "{e}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the model's timeout was used"
+    );
+}

@@ -87,6 +87,7 @@ async fn one_turn(
     let mut lines = BufReader::new(rd).lines();
     send(&mut wr, &agent, &text).await?;
     let mut waiting: Option<HashSet<String>> = None;
+    let mut sessions: HashSet<String> = HashSet::new();
     let mut failed = false;
     // Events that arrive before "accepted" names our ids are held back, not lost.
     let mut early: Vec<Value> = Vec::new();
@@ -119,15 +120,26 @@ async fn one_turn(
                 return Ok(ExitCode::SUCCESS);
             }
             Some("accepted") => {
-                let ids = v["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| i.as_str().map(str::to_string))
-                    .collect();
-                waiting = Some(ids);
+                let strings = |k: &str| -> HashSet<String> {
+                    v[k].as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|i| i.as_str().map(str::to_string))
+                        .collect()
+                };
+                waiting = Some(strings("ids"));
+                sessions = strings("sessions");
                 for e in std::mem::take(&mut early) {
+                    if let Some(code) = runner_failed(&e, &sessions) {
+                        return Ok(code);
+                    }
                     failed |= handle_event(&e, waiting.as_mut().expect("set above"));
+                }
+            }
+            Some("runner_failed") if waiting.is_none() => early.push(v),
+            Some("runner_failed") => {
+                if let Some(code) = runner_failed(&v, &sessions) {
+                    return Ok(code);
                 }
             }
             Some(_) => match waiting.as_mut() {
@@ -144,6 +156,20 @@ async fn one_turn(
             });
         }
     }
+}
+
+/// A runner of one of our sessions could not start: say why now rather than time out (the
+/// message stays queued and is tried again).
+fn runner_failed(v: &Value, sessions: &HashSet<String>) -> Option<ExitCode> {
+    let ours =
+        v["type"] == "runner_failed" && v["session"].as_str().is_some_and(|s| sessions.contains(s));
+    ours.then(|| {
+        eprintln!(
+            "error: the agent could not start: {} (the message is kept and will be tried again)",
+            v["error"].as_str().unwrap_or("unknown error")
+        );
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints our replies and crosses off finished turns; true when a turn failed.
@@ -190,6 +216,7 @@ async fn interactive(
                     match v["type"].as_str() {
                         Some("reply") | Some("notice") => println!("{}", v["text"].as_str().unwrap_or_default()),
                         Some("error") => eprintln!("error: {}", v["error"].as_str().unwrap_or_default()),
+                        Some("runner_failed") => eprintln!("error: the agent could not start: {}", v["error"].as_str().unwrap_or_default()),
                         _ => {}
                     }
                 }

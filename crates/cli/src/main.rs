@@ -158,6 +158,12 @@ fn pair(home: Home, channel: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // `nanoclaw agent …` is the runner (the process runtime starts this same binary), decided
+    // before clap so the runner's arguments and environment stay its own.
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("agent") {
+        return nanoclaw_agent::entry::main(&argv[1..], &["agent".to_string()]);
+    }
     // One malloc arena instead of one per thread: the host is I/O-bound and mostly idle, and
     // per-thread arenas were the largest part of its idle RSS.
     #[cfg(target_env = "gnu")]

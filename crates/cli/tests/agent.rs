@@ -301,3 +301,69 @@ fn an_undecided_approval_expires_and_the_agent_is_told() {
     assert!(!packages.unwrap_or_default().contains("jq"));
     host.stop();
 }
+
+/// v2's scheduling forms through the real host: a first run (naive local time in the
+/// configured timezone) together with a cron, `update_task` by `taskId`, and the agent told
+/// when no task matched.
+#[test]
+fn v2_task_arguments_are_understood_by_the_host() {
+    let fake = FakeModel::start();
+    fake.respond_with(|req| {
+        let last = req.last_user_text();
+        Some(if last.contains("plan standup") {
+            Reply::tool(
+                "schedule_task",
+                json!({"prompt": "standup", "processAfter": "2030-06-03T09:00:00", "recurrence": "0 9 * * 1-5"}),
+            )
+        } else {
+            Reply::text(&format!("tool said: {last}"))
+        })
+    });
+    let home = home_for(&fake).env("TZ", "America/New_York");
+    let host = home.start_host(&[]);
+    let answer = chat(&home, "plan standup");
+    assert!(answer.contains("recurring (0 9 * * 1-5)"), "{answer}");
+    let dir = home.session_dirs()[0].clone();
+    let row = || -> (String, String, Option<String>, String) {
+        let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+        c.query_row(
+            "SELECT series_id, process_after, recurrence, content FROM messages_in WHERE kind='task'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    let (series, after, cron, _) = row();
+    // 09:00 in New York in June (EDT, UTC-4) is 13:00 UTC; the cron is kept for the next runs.
+    assert!(after.starts_with("2030-06-03T13:00:00"), "{after}");
+    assert_eq!(cron.as_deref(), Some("0 9 * * 1-5"));
+
+    fake.respond_with(move |req| {
+        let last = req.last_user_text();
+        Some(if last.contains("shorten it") {
+            Reply::tool(
+                "update_task",
+                json!({"taskId": series, "prompt": "short standup", "recurrence": ""}),
+            )
+        } else if last.contains("change a ghost") {
+            Reply::tool("update_task", json!({"taskId": "nope", "prompt": "x"}))
+        } else {
+            Reply::text(&format!("tool said: {last}"))
+        })
+    });
+    let answer = chat(&home, "shorten it");
+    assert!(answer.contains("updated"), "{answer}");
+    let (_, after2, cron, content) = row();
+    assert_eq!(
+        after2, after,
+        "an omitted processAfter leaves the next run alone"
+    );
+    assert_eq!(cron, None, "an empty recurrence makes it one-shot");
+    assert!(content.contains("short standup"), "{content}");
+    let answer = chat(&home, "change a ghost");
+    assert!(
+        answer.contains("no pending or paused task nope"),
+        "{answer}"
+    );
+    host.stop();
+}

@@ -681,3 +681,39 @@ fn random_host_kills_lose_and_double_nothing() {
     assert_eq!(intents, 0, "seed {seed}");
     drop(host);
 }
+
+#[test]
+fn a_runner_that_cannot_start_is_reported_at_once_with_the_fix() {
+    let home = TestHome::new().env("NANOCLAW_AGENT_BIN", "/nonexistent/nanoclaw-agent");
+    let t0 = Instant::now();
+    let o = home.run(&["chat", "-m", "hi", "--timeout", "120"]);
+    let took = t0.elapsed();
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "a turn that cannot run is not a success"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failure, not the timeout (2): {err}"
+    );
+    assert!(err.contains("could not start"), "{err}");
+    assert!(
+        err.contains("/nonexistent/nanoclaw-agent") && err.contains("NANOCLAW_AGENT_BIN"),
+        "the cause and the fix: {err}"
+    );
+    // The barrier is the exit itself; the bound only says it was not the 120 s timeout.
+    assert!(took < Duration::from_secs(30), "reported after {took:?}");
+    // Nothing was lost: the message waits for a runner that can start.
+    let dir = &home.session_dirs()[0];
+    let inb = Connection::open(dir.join("inbound.db")).unwrap();
+    let pending: i64 = inb
+        .query_row(
+            "SELECT count(*) FROM messages_in WHERE status='pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 1);
+}

@@ -26,6 +26,7 @@ pub async fn handle(
         "pause_task" => set_task_status(host, sess, payload, &["pending"], Some("paused")).await,
         "resume_task" => set_task_status(host, sess, payload, &["paused"], Some("pending")).await,
         "cancel_task" => set_task_status(host, sess, payload, &["pending", "paused"], None).await,
+        "update_task" => update_task(host, sess, payload).await,
         "create_agent" => create_agent(host, sess, payload).await,
         "install_packages" | "add_mcp_server" | "request_rebuild" => {
             crate::approvals::request(host, sess, action, payload)
@@ -68,6 +69,17 @@ fn text(payload: &Value, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The first of `keys` given: our name, then NanoClaw v2's (`processAfter`, `recurrence`,
+/// `taskId`), so v2 requests still in flight at switchover are understood.
+fn text_any(payload: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| text(payload, k))
+}
+
+/// A task's id (the series id shown by list_tasks).
+fn task_id(p: &Value) -> Result<String, String> {
+    text_any(p, &["id", "taskId"]).ok_or_else(|| "id is required".into())
+}
+
 /// `at` in the agent's local time (or with an explicit offset) → UTC.
 fn parse_at(at: &str, tz: Tz) -> Result<chrono::DateTime<Utc>, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) {
@@ -89,21 +101,36 @@ async fn schedule(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> 
     let prompt = text(p, "prompt").ok_or("prompt is required")?;
     let tz = host.settings.timezone();
     let now = Utc::now();
-    let (when, cron) = match (text(p, "at"), text(p, "cron")) {
-        (Some(at), None) => (parse_at(&at, tz)?, None),
+    let (when, cron) = match (
+        text_any(p, &["at", "processAfter"]),
+        text_any(p, &["cron", "recurrence"]),
+    ) {
+        (Some(at), cron) => {
+            // A first run and a cron together: the first run is `at`, the rest by the cron.
+            if let Some(c) = &cron {
+                crate::scheduling::next_occurrence(c, tz, now, now).map_err(|e| e.to_string())?;
+            }
+            (parse_at(&at, tz)?, cron)
+        }
         (None, Some(cron)) => {
             let next = crate::scheduling::next_occurrence(&cron, tz, now, now)
                 .map_err(|e| e.to_string())?;
             (next, Some(cron))
         }
-        _ => return Err("give either `at` or `cron`".into()),
+        (None, None) => return Err("give `at`, `cron`, or both".into()),
     };
     let mut content = json!({"prompt": prompt});
     if let Some(s) = text(p, "script") {
         content["script"] = json!(s);
     }
     let route = host.default_route(sess).await.map_err(|e| e.to_string())?;
-    let series = nanoclaw_protocol::new_id("task");
+    // v2 names its tasks itself (`taskId`); the id only lives in this session's inbound.db.
+    let series = match text(p, "taskId") {
+        Some(t) => nanoclaw_protocol::names::validate(&t)
+            .map_err(|e| format!("taskId: {e}"))?
+            .to_string(),
+        None => nanoclaw_protocol::new_id("task"),
+    };
     let mut row = NewInbound::new("task", content.to_string());
     row.process_after = Some(nanoclaw_protocol::time::fmt(when));
     row.recurrence = cron.clone();
@@ -143,7 +170,8 @@ async fn set_task_status(
     from: &'static [&'static str],
     to: Option<&'static str>,
 ) -> Outcome {
-    let id = text(p, "id").ok_or("id is required")?;
+    let id = task_id(p)?;
+    let shown = id.clone();
     let dir = session_dir(host, sess)?;
     let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let _g = sessions::write_lock(&dir);
@@ -165,24 +193,105 @@ async fn set_task_status(
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     if n == 0 {
-        return Err(format!(
-            "no {} task {}",
-            from.join(" or "),
-            text(p, "id").unwrap_or_default()
-        ));
+        return Err(format!("no {} task {shown}", from.join(" or ")));
     }
     if to == Some("pending") {
         host.wake(&sess.id).await;
     }
     Ok(Reply::Done(json!(format!(
-        "task {} {}",
-        text(p, "id").unwrap_or_default(),
+        "task {shown} {}",
         match to {
             Some("paused") => "paused",
             Some(_) => "resumed",
             None => "cancelled",
         }
     ))))
+}
+
+/// Changes the live occurrence(s) of a task series: prompt and script in the content, the
+/// cron, the next run. Only given fields change; a null `cron`/`script` clears it.
+async fn update_task(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> Outcome {
+    let id = task_id(p)?;
+    let tz = host.settings.timezone();
+    let at = match text_any(p, &["at", "processAfter"]) {
+        Some(a) => Some(nanoclaw_protocol::time::fmt(parse_at(&a, tz)?)),
+        None => None,
+    };
+    // Some(None) clears; None leaves as is.
+    let field = |keys: &[&str]| -> Option<Option<String>> {
+        keys.iter().find_map(|k| match p.get(*k) {
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+            Some(Value::String(s)) => Some(Some(s.trim().to_string())),
+            _ => None,
+        })
+    };
+    let cron = field(&["cron", "recurrence"]);
+    if let Some(Some(c)) = &cron {
+        let now = Utc::now();
+        crate::scheduling::next_occurrence(c, tz, now, now).map_err(|e| e.to_string())?;
+    }
+    let script = field(&["script"]);
+    let prompt = text(p, "prompt");
+    if at.is_none() && cron.is_none() && script.is_none() && prompt.is_none() {
+        return Err("nothing to change: give prompt, cron, at or script".into());
+    }
+    let dir = session_dir(host, sess)?;
+    let shown = id.clone();
+    let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let _g = sessions::write_lock(&dir);
+        let mut c = nanoclaw_protocol::schema::open_inbound_write(&dir)?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rows: Vec<(String, String)> = {
+            let mut st = tx.prepare(
+                "SELECT id, content FROM messages_in WHERE kind = 'task'
+                   AND (series_id = ?1 OR id = ?1) AND status IN ('pending', 'paused')",
+            )?;
+            let r = st.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            r.collect::<rusqlite::Result<_>>()?
+        };
+        for (row_id, content) in &rows {
+            let mut v: Value = serde_json::from_str(content).unwrap_or_else(|_| json!({}));
+            if let Some(pr) = &prompt {
+                v["prompt"] = json!(pr);
+            }
+            match &script {
+                Some(Some(s)) => v["script"] = json!(s),
+                Some(None) => {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("script");
+                    }
+                }
+                None => {}
+            }
+            tx.execute(
+                "UPDATE messages_in SET content = ?2 WHERE id = ?1",
+                params![row_id, v.to_string()],
+            )?;
+            if let Some(c) = &cron {
+                tx.execute(
+                    "UPDATE messages_in SET recurrence = ?2 WHERE id = ?1",
+                    params![row_id, c],
+                )?;
+            }
+            if let Some(a) = &at {
+                tx.execute(
+                    "UPDATE messages_in SET process_after = ?2 WHERE id = ?1",
+                    params![row_id, a],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err(format!("no pending or paused task {shown}"));
+    }
+    host.wake(&sess.id).await;
+    Ok(Reply::Done(json!(format!("task {shown} updated"))))
 }
 
 async fn create_agent(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> Outcome {

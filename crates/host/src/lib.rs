@@ -45,6 +45,13 @@ pub enum HostEvent {
         /// completed | failed.
         status: String,
     },
+    /// A session's runner could not be started; its messages wait for the next try.
+    RunnerFailed {
+        /// The session.
+        session_id: String,
+        /// The cause, with what to do about it.
+        error: String,
+    },
 }
 
 /// The running host. Shared as `Arc<Host>`.

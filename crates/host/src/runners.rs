@@ -22,6 +22,8 @@ struct Running {
 #[derive(Default)]
 struct State {
     running: HashMap<String, Running>,
+    /// When a start failure was last told to the session's chat.
+    reported: HashMap<String, Instant>,
     queue: VecDeque<String>,
     queued: HashSet<String>,
     shutting_down: bool,
@@ -141,9 +143,24 @@ impl Runners {
             if let Err(e) = start(&host, &session).await {
                 tracing::error!(session = %session, error = %e, "runner failed to start");
                 release(&host, &session).await;
+                report_start_failure(&host, &session, &format!("{e:#}")).await;
                 host.runners.start_next(&host);
             }
         });
+    }
+
+    /// Whether the person should hear about this session's start failure now: at once the
+    /// first time, then at most every ten minutes (the sweep retries every minute).
+    fn should_report(&self, session: &str) -> bool {
+        let mut st = self.st();
+        let now = Instant::now();
+        match st.reported.get(session) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(600) => false,
+            _ => {
+                st.reported.insert(session.to_string(), now);
+                true
+            }
+        }
     }
 
     fn start_next(&self, host: &Arc<Host>) {
@@ -536,6 +553,34 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
                 host.schedule(&session, &o);
             }
             Err(e) => tracing::warn!(session = %session, error = %e, "delivery pass failed"),
+        }
+    }
+}
+
+/// Tells the person at once why their agent is silent, instead of letting them wait for a
+/// timeout: terminal clients get the event (`chat -m` exits with the cause), other chats a
+/// notice. The messages stay pending and are tried again by the sweep.
+async fn report_start_failure(host: &Arc<Host>, session: &str, error: &str) {
+    host.emit(crate::HostEvent::RunnerFailed {
+        session_id: session.to_string(),
+        error: error.to_string(),
+    });
+    if !host.runners.should_report(session) {
+        return;
+    }
+    let sid = session.to_string();
+    let Ok(Some(sess)) = host
+        .db
+        .call(move |c| Ok(crate::db::sessions::get(c, &sid)?))
+        .await
+    else {
+        return;
+    };
+    if let Ok(Some((ct, pid))) = host.default_route(&sess).await {
+        if ct != crate::channels::cli::CHANNEL {
+            let text = format!("Your agent could not start: {error}");
+            host.notify(&ct, &pid, sess.thread_id.as_deref(), &text)
+                .await;
         }
     }
 }

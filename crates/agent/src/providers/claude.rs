@@ -41,7 +41,7 @@ impl Claude {
         let mcp = json!({"mcpServers": {"nanoclaw": {
             "type": "stdio",
             "command": self.cfg.self_bin.to_string_lossy(),
-            "args": ["mcp"],
+            "args": self.cfg.self_args.iter().map(String::as_str).chain(["mcp"]).collect::<Vec<_>>(),
         }}});
         let mut a: Vec<String> = [
             "-p",

@@ -31,16 +31,17 @@ fn spec(name: &'static str, description: &'static str, input_schema: Value) -> T
 pub fn specs() -> Vec<ToolSpec> {
     let to =
         json!({"type": "string", "description": "destination name (default: the current chat)"});
+    let task_id = json!({"type": "object", "properties": {"id": {"type": "string"}, "taskId": {"type": "string"}}});
     vec![
         spec("send_message", "Send a message now (before your final answer).",
             json!({"type": "object", "properties": {"text": {"type": "string"}, "to": to}, "required": ["text"]})),
         spec("send_file", "Send a file from the workspace, with optional text.",
             json!({"type": "object", "properties": {"path": {"type": "string"}, "text": {"type": "string"},
                 "filename": {"type": "string"}, "to": to}, "required": ["path"]})),
-        spec("edit_message", "Edit a message you sent, by its seq.",
-            json!({"type": "object", "properties": {"seq": {"type": "integer"}, "text": {"type": "string"}}, "required": ["seq", "text"]})),
-        spec("add_reaction", "React to a message by its seq with an emoji.",
-            json!({"type": "object", "properties": {"seq": {"type": "integer"}, "emoji": {"type": "string"}}, "required": ["seq", "emoji"]})),
+        spec("edit_message", "Edit a message you sent, by its seq (`messageId` is accepted too).",
+            json!({"type": "object", "properties": {"seq": {"type": "integer"}, "messageId": {"type": "integer"}, "text": {"type": "string"}}, "required": ["text"]})),
+        spec("add_reaction", "React to a message by its seq (`messageId` is accepted too) with an emoji.",
+            json!({"type": "object", "properties": {"seq": {"type": "integer"}, "messageId": {"type": "integer"}, "emoji": {"type": "string"}}, "required": ["emoji"]})),
         spec("send_card", "Display a structured card and return at once (no answer is collected; use ask_user_question for that). Link actions become buttons where the platform has them; elsewhere the card is sent as text.",
             json!({"type": "object", "properties": {"card": {"type": "object", "properties": {
                     "title": {"type": "string"}, "description": {"type": "string"},
@@ -50,15 +51,22 @@ pub fn specs() -> Vec<ToolSpec> {
         spec("ask_user_question", "Ask the user a multiple-choice question and wait for the answer (their option's value). Options are strings, or {label, selectedLabel?, value?} objects: label on the button, selectedLabel shown once chosen, value returned to you.",
             json!({"type": "object", "properties": {"title": {"type": "string"}, "question": {"type": "string"},
                 "options": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object", "properties": {
-                    "label": {"type": "string"}, "selectedLabel": {"type": "string"}, "value": {"type": "string"}}, "required": ["label"]}]}}},
+                    "label": {"type": "string"}, "selectedLabel": {"type": "string"}, "value": {"type": "string"}}, "required": ["label"]}]}},
+                "timeout": {"type": "number", "description": "seconds to wait for the answer"}},
                 "required": ["title", "question", "options"]})),
-        spec("schedule_task", "Schedule a prompt for later: once (`at`, ISO time) or recurring (`cron`, local timezone). An optional shell `script` runs first; its output is given to you.",
+        spec("schedule_task", "Schedule a prompt for later: once (`at`, ISO time; a time without offset is local), recurring (`cron`, local timezone), or both (first run at `at`, then by `cron`). `processAfter` and `recurrence` are accepted for `at` and `cron`. An optional shell `script` runs first; its output is given to you.",
             json!({"type": "object", "properties": {"prompt": {"type": "string"}, "at": {"type": "string"},
-                "cron": {"type": "string"}, "script": {"type": "string"}}, "required": ["prompt"]})),
-        spec("list_tasks", "List scheduled tasks of this conversation.", json!({"type": "object", "properties": {}})),
-        spec("pause_task", "Pause a scheduled task.", json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})),
-        spec("resume_task", "Resume a paused task.", json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})),
-        spec("cancel_task", "Cancel a scheduled task.", json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})),
+                "cron": {"type": "string"}, "processAfter": {"type": "string"}, "recurrence": {"type": "string"},
+                "script": {"type": "string"}}, "required": ["prompt"]})),
+        spec("list_tasks", "List scheduled tasks of this conversation (one per series), optionally only `pending` or `paused` ones.",
+            json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["pending", "paused"]}}})),
+        spec("update_task", "Change a scheduled task (its id from list_tasks; `taskId` is accepted too): any of prompt, cron/recurrence (empty string: one-shot), at/processAfter (next run), script (empty string: none). Omitted fields stay.",
+            json!({"type": "object", "properties": {"id": {"type": "string"}, "taskId": {"type": "string"}, "prompt": {"type": "string"},
+                "cron": {"type": "string"}, "recurrence": {"type": "string"}, "at": {"type": "string"}, "processAfter": {"type": "string"},
+                "script": {"type": "string"}}})),
+        spec("pause_task", "Pause a scheduled task (`taskId` is accepted for `id`).", task_id.clone()),
+        spec("resume_task", "Resume a paused task (`taskId` is accepted for `id`).", task_id.clone()),
+        spec("cancel_task", "Cancel a scheduled task (`taskId` is accepted for `id`).", task_id),
         spec("send_to_agent", "Send a message to another agent (an agent destination).",
             json!({"type": "object", "properties": {"to": {"type": "string"}, "text": {"type": "string"}}, "required": ["to", "text"]})),
         spec("create_agent", "Create a new agent you can talk to.",
@@ -99,12 +107,24 @@ fn opt_str<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The first of `keys` that is given (our name first, then NanoClaw v2's).
+fn first_str<'a>(input: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| opt_str(input, k))
+}
+
+/// A message's seq: `seq`, or v2's `messageId`.
 fn arg_seq(input: &Value) -> Result<i64, String> {
-    input
-        .get("seq")
+    ["seq", "messageId"]
+        .iter()
+        .find_map(|k| input.get(*k))
         .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
         .filter(|s| *s > 0)
         .ok_or_else(|| "missing positive integer argument \"seq\"".to_string())
+}
+
+/// A task's id: `id`, or v2's `taskId`.
+fn arg_task(input: &Value) -> Result<&str, String> {
+    first_str(input, &["id", "taskId"]).ok_or_else(|| "missing string argument \"id\"".into())
 }
 
 impl Toolbox {
@@ -240,20 +260,26 @@ pub async fn call(tb: &Toolbox, name: &str, input: &Value) -> Option<Result<Stri
         "send_card" => send_card(tb, input),
         "ask_user_question" => ask(tb, input).await,
         "schedule_task" => schedule(tb, input).await,
-        "list_tasks" => store::lock(&tb.store)
-            .tasks()
-            .map(|t| {
-                if t.is_empty() {
-                    "no scheduled tasks".into()
-                } else {
-                    Value::Array(t).to_string()
-                }
-            })
-            .map_err(|e| e.to_string()),
-        "pause_task" | "resume_task" | "cancel_task" => match arg_str(input, "id") {
+        "list_tasks" => match opt_str(input, "status") {
+            Some(s) if !["pending", "paused"].contains(&s) => {
+                Err(format!("status must be pending or paused, not {s:?}"))
+            }
+            status => store::lock(&tb.store)
+                .tasks(status)
+                .map_err(|e| e.to_string()),
+        }
+        .map(|t| {
+            if t.is_empty() {
+                "no scheduled tasks".into()
+            } else {
+                Value::Array(t).to_string()
+            }
+        }),
+        "pause_task" | "resume_task" | "cancel_task" => match arg_task(input) {
             Ok(id) => tb.system(name, json!({"id": id}), true).await,
             Err(e) => Err(e),
         },
+        "update_task" => update_task(tb, input).await,
         "send_to_agent" => send_to_agent(tb, input),
         "create_agent" => create_agent(tb, input).await,
         "install_packages" => install_packages(tb, input).await,
@@ -394,10 +420,14 @@ async fn ask(tb: &Toolbox, input: &Value) -> Result<String, String> {
         route,
         None,
     )?;
-    match tb
-        .wait_inbound("chat", "questionId", &qid, tb.question_timeout)
-        .await
-    {
+    // v2's `timeout` (seconds), bounded so a question cannot hold the turn for days.
+    let wait = input
+        .get("timeout")
+        .and_then(Value::as_f64)
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .map(|t| std::time::Duration::from_secs_f64(t.min(MAX_QUESTION_WAIT_S)))
+        .unwrap_or(tb.question_timeout);
+    match tb.wait_inbound("chat", "questionId", &qid, wait).await {
         Some(answer) => {
             let choice = match answer.get("selectedOption") {
                 Some(Value::String(s)) => s.clone(),
@@ -412,36 +442,81 @@ async fn ask(tb: &Toolbox, input: &Value) -> Result<String, String> {
         }
         None => Err(format!(
             "no answer within {} s; the question stays open",
-            tb.question_timeout.as_secs()
+            wait.as_secs()
         )),
+    }
+}
+
+/// Checked here so the model hears at once; the host parses it again in the timezone.
+fn check_at(a: &str) -> Result<(), String> {
+    let iso = chrono::DateTime::parse_from_rfc3339(a).is_ok()
+        || ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+            .iter()
+            .any(|f| chrono::NaiveDateTime::parse_from_str(a, f).is_ok());
+    if iso {
+        Ok(())
+    } else {
+        Err(format!(
+            "`at` {a:?} is not an ISO date-time (e.g. 2026-12-01T09:00)"
+        ))
     }
 }
 
 async fn schedule(tb: &Toolbox, input: &Value) -> Result<String, String> {
     let prompt = arg_str(input, "prompt")?;
-    let (at, cron) = (opt_str(input, "at"), opt_str(input, "cron"));
-    match (at, cron) {
-        (None, None) => return Err("give `at` (ISO time) or `cron`".into()),
-        (Some(_), Some(_)) => return Err("give either `at` or `cron`, not both".into()),
-        (Some(a), None)
-            if chrono::DateTime::parse_from_rfc3339(a).is_err()
-                && chrono::NaiveDateTime::parse_from_str(a, "%Y-%m-%dT%H:%M:%S").is_err()
-                && chrono::NaiveDateTime::parse_from_str(a, "%Y-%m-%dT%H:%M").is_err() =>
-        {
-            return Err(format!(
-                "`at` {a:?} is not an ISO date-time (e.g. 2026-12-01T09:00)"
-            ));
-        }
-        _ => {}
+    let at = first_str(input, &["at", "processAfter"]);
+    let cron = first_str(input, &["cron", "recurrence"]);
+    if at.is_none() && cron.is_none() {
+        return Err("give `at` (ISO time), `cron`, or both".into());
+    }
+    if let Some(a) = at {
+        check_at(a)?;
     }
     let mut payload = json!({"prompt": prompt});
-    for k in ["at", "cron", "script"] {
-        if let Some(v) = opt_str(input, k) {
+    for (k, v) in [
+        ("at", at),
+        ("cron", cron),
+        ("script", opt_str(input, "script")),
+    ] {
+        if let Some(v) = v {
             payload[k] = json!(v);
         }
     }
     tb.system("schedule_task", payload, true).await
 }
+
+/// Only the fields given change; an empty `cron`/`script` clears it (as in v2).
+async fn update_task(tb: &Toolbox, input: &Value) -> Result<String, String> {
+    let id = arg_task(input)?;
+    let mut payload = json!({"id": id});
+    let given = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| input.get(*k).and_then(Value::as_str))
+    };
+    if let Some(p) = given(&["prompt"]).filter(|p| !p.trim().is_empty()) {
+        payload["prompt"] = json!(p);
+    }
+    if let Some(a) = given(&["at", "processAfter"]).filter(|a| !a.is_empty()) {
+        check_at(a)?;
+        payload["at"] = json!(a);
+    }
+    for (ours, keys) in [
+        ("cron", &["cron", "recurrence"][..]),
+        ("script", &["script"][..]),
+    ] {
+        if let Some(v) = given(keys) {
+            payload[ours] = if v.is_empty() { Value::Null } else { json!(v) };
+        }
+    }
+    if payload.as_object().is_some_and(|o| o.len() == 1) {
+        return Err("nothing to change: give prompt, cron, at or script".into());
+    }
+    tb.system("update_task", payload, true).await
+}
+
+/// The longest `ask_user_question` may wait (v2 lets the model pick; a day is the question's
+/// own lifetime on the host).
+const MAX_QUESTION_WAIT_S: f64 = 24.0 * 3600.0;
 
 fn send_to_agent(tb: &Toolbox, input: &Value) -> Result<String, String> {
     let to = arg_str(input, "to")?;

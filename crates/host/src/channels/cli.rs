@@ -178,6 +178,9 @@ impl CliChannel {
                     Ok(HostEvent::TurnDone { message_id, status }) => {
                         write_json(&mut wr, &json!({"type": "turn_done", "id": message_id, "status": status})).await?
                     }
+                    Ok(HostEvent::RunnerFailed { session_id, error }) => {
+                        write_json(&mut wr, &json!({"type": "runner_failed", "session": session_id, "error": error})).await?
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => return Ok(()),
                 },
@@ -220,7 +223,9 @@ impl CliChannel {
                 json!({"type": "error", "error": out.dropped.unwrap_or_else(|| "message was not routed to any agent".into())})
             }
             Ok(out) => {
-                json!({"type": "accepted", "ids": out.accepted.iter().map(|a| &a.message_id).collect::<Vec<_>>()})
+                json!({"type": "accepted",
+                    "ids": out.accepted.iter().map(|a| &a.message_id).collect::<Vec<_>>(),
+                    "sessions": out.accepted.iter().map(|a| &a.session_id).collect::<Vec<_>>()})
             }
             Err(e) => json!({"type": "error", "error": e.to_string()}),
         }

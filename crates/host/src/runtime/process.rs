@@ -15,16 +15,34 @@ use super::{Exit, RunnerHandle, RunnerSpec, Runtime};
 /// Runs runners as child processes.
 pub struct ProcessRuntime {
     agent_bin: PathBuf,
+    /// Arguments before the runner's own (`agent` when the runner is `nanoclaw agent`).
+    agent_args: Vec<String>,
 }
 
 impl ProcessRuntime {
-    /// Uses `NANOCLAW_AGENT_BIN`, else `nanoclaw-agent` next to the current executable, else `$PATH`.
+    /// Uses `NANOCLAW_AGENT_BIN`; else, inside the `nanoclaw` binary, that same binary as
+    /// `nanoclaw agent` (so `cargo run` builds everything it runs, and host and runner are
+    /// always one version); else `nanoclaw-agent` next to the current executable (tests,
+    /// benches), else `$PATH`.
     pub fn new(settings: &crate::config::Settings) -> Self {
-        let agent_bin = settings
-            .get("NANOCLAW_AGENT_BIN")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let exe = std::env::current_exe().ok()?;
+        if let Some(bin) = settings.get("NANOCLAW_AGENT_BIN") {
+            return Self {
+                agent_bin: bin.into(),
+                agent_args: vec![],
+            };
+        }
+        let exe = std::env::current_exe().ok();
+        if let Some(exe) = exe
+            .as_ref()
+            .filter(|e| e.file_stem().is_some_and(|n| n == "nanoclaw"))
+        {
+            return Self {
+                agent_bin: exe.clone(),
+                agent_args: vec!["agent".into()],
+            };
+        }
+        let agent_bin = exe
+            .and_then(|exe| {
                 let dir = exe.parent()?;
                 // Test binaries live in target/<profile>/deps; the runner one level up.
                 [
@@ -35,7 +53,10 @@ impl ProcessRuntime {
                 .find(|p| p.is_file())
             })
             .unwrap_or_else(|| PathBuf::from("nanoclaw-agent"));
-        Self { agent_bin }
+        Self {
+            agent_bin,
+            agent_args: vec![],
+        }
     }
 }
 
@@ -54,7 +75,8 @@ impl Runtime for ProcessRuntime {
             .append(true)
             .open(&spec.log_file)?;
         let mut cmd = Command::new(&self.agent_bin);
-        cmd.env_clear()
+        cmd.args(&self.agent_args)
+            .env_clear()
             .env(
                 "PATH",
                 std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
