@@ -1,7 +1,9 @@
 //! The `process` runtime: `nanoclaw-agent` as a child process, for machines without an engine.
 //!
-//! Isolation is weaker than a container (same user, same filesystem view). The child dies with
-//! the host: Linux parent-death signal, plus the runner's own parent check elsewhere.
+//! Isolation is weaker than a container (same user), but where bubblewrap works the runner sees
+//! only its own folders and the system ([`super::sandbox`]); elsewhere it runs unsandboxed and
+//! the host says so. The child dies with the host: Linux parent-death signal, plus the
+//! runner's own parent check elsewhere.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -10,11 +12,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::process::{Child, Command};
 
+use super::sandbox::{self, Sandbox};
 use super::{Exit, RunnerHandle, RunnerSpec, Runtime};
 
 /// Runs runners as child processes.
 pub struct ProcessRuntime {
     agent_bin: PathBuf,
+    sandbox_cfg: sandbox::Config,
+    sandbox: tokio::sync::OnceCell<Sandbox>,
 }
 
 impl ProcessRuntime {
@@ -35,7 +40,25 @@ impl ProcessRuntime {
                 .find(|p| p.is_file())
             })
             .unwrap_or_else(|| PathBuf::from("nanoclaw-agent"));
-        Self { agent_bin }
+        Self {
+            agent_bin,
+            sandbox_cfg: sandbox::Config::from_settings(settings),
+            sandbox: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The sandbox verdict, probed once.
+    pub async fn sandbox(&self) -> &Sandbox {
+        self.sandbox
+            .get_or_init(|| async {
+                let s = sandbox::probe(&self.sandbox_cfg).await;
+                match s.warning() {
+                    Some(w) => tracing::warn!("{w}"),
+                    None => tracing::info!("runtime: process, sandboxed with bubblewrap"),
+                }
+                s
+            })
+            .await
     }
 }
 
@@ -45,15 +68,46 @@ impl Runtime for ProcessRuntime {
         "process"
     }
 
+    async fn warning(&self) -> Option<String> {
+        self.sandbox().await.warning()
+    }
+
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>> {
         if let Some(dir) = spec.log_file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log_file)?;
-        let mut cmd = Command::new(&self.agent_bin);
+        let log = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&spec.log_file)?
+        };
+        let sandboxed = match self.sandbox().await {
+            Sandbox::Bwrap { bin, masks } => {
+                // bwrap needs the runner's real path: it is bound read-only at that path.
+                let agent = if self.agent_bin.is_absolute() {
+                    self.agent_bin.clone()
+                } else {
+                    sandbox::which(&self.agent_bin.to_string_lossy())
+                        .unwrap_or_else(|| self.agent_bin.clone())
+                };
+                let mut c = Command::new(bin);
+                c.args(sandbox::args(masks, &agent, spec))
+                    .arg("--")
+                    .arg(&agent);
+                Some(c)
+            }
+            Sandbox::None {
+                required: true,
+                reason,
+                ..
+            } => anyhow::bail!("NANOCLAW_SANDBOX=on but no sandbox is possible: {reason}"),
+            Sandbox::None { .. } => None,
+        };
+        let is_sandboxed = sandboxed.is_some();
+        let mut cmd = sandboxed.unwrap_or_else(|| Command::new(&self.agent_bin));
         cmd.env_clear()
             .env(
                 "PATH",
@@ -85,12 +139,42 @@ impl Runtime for ProcessRuntime {
                 self.agent_bin.display()
             )
         })?;
-        Ok(Box::new(ProcessHandle { child }))
+        Ok(Box::new(ProcessHandle {
+            child,
+            sandboxed: is_sandboxed,
+        }))
     }
 }
 
 struct ProcessHandle {
     child: Child,
+    /// The child is bwrap: the runner is its grandchild (bwrap's init in between).
+    sandboxed: bool,
+}
+
+impl ProcessHandle {
+    /// The pid that gets SIGTERM: the runner itself. bwrap does not pass signals on, and its
+    /// init (pid 1 of the sandbox) ignores those it has no handler for.
+    fn runner_pid(&self) -> Option<u32> {
+        let pid = self.child.id()?;
+        if !self.sandboxed {
+            return Some(pid);
+        }
+        let Some(init) = first_child(pid) else {
+            return Some(pid);
+        };
+        first_child(init).or(Some(pid))
+    }
+}
+
+/// The first child of a process (`/proc/<pid>/task/<pid>/children`).
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[async_trait]
@@ -103,9 +187,11 @@ impl RunnerHandle for ProcessHandle {
         match self.child.wait().await {
             Ok(st) => {
                 use std::os::unix::process::ExitStatusExt;
+                // bwrap reports a runner killed by signal N as exit code 128 + N.
+                let by_signal = self.sandboxed && st.code().is_some_and(|c| c > 128 && c < 160);
                 Exit {
                     code: st.code(),
-                    killed: st.signal().is_some(),
+                    killed: st.signal().is_some() || by_signal,
                 }
             }
             Err(_) => Exit {
@@ -116,7 +202,7 @@ impl RunnerHandle for ProcessHandle {
     }
 
     async fn stop(&mut self) {
-        if let Some(pid) = self.child.id() {
+        if let Some(pid) = self.runner_pid() {
             // SAFETY: plain signal to our own child.
             unsafe {
                 libc::kill(pid as i32, libc::SIGTERM);
