@@ -194,3 +194,46 @@ fn telegram_down_at_start_retries_in_the_background_while_the_terminal_serves() 
     );
     host.stop();
 }
+
+/// A runner that finished a message (reply and `completed` ack, one transaction) and died
+/// before the host synced that ack: the message is done, not retried and answered twice.
+/// (Seen in the chaos test once sandboxed runners outlived their host by a few milliseconds.)
+#[test]
+fn work_a_dead_runner_finished_is_not_retried() {
+    let home = TestHome::new().env("NANOCLAW_RETRY_BASE_MS", "10");
+    let host = home.start_host(&[]);
+    let o = home.run(&["chat", "-m", "first", "--timeout", "30"]);
+    assert!(o.status.success());
+    drop(host);
+    // As if the host had synced the runner's 'processing' ack, then lost the runner before
+    // seeing its 'completed' one.
+    let dir = home.session_dirs().pop().unwrap();
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let n = c
+        .execute(
+            "UPDATE messages_in SET status='processing' WHERE json_extract(content, '$.text')='first'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(c);
+    let _host = home.start_host(&[]);
+    // A second turn in the same session: its reply is delivered after the startup passes.
+    let o = home.run(&["chat", "-m", "second", "--timeout", "30"]);
+    assert!(o.status.success());
+    let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
+    let (status, tries): (String, i64) = c
+        .query_row(
+            "SELECT status, COALESCE(tries, 0) FROM messages_in WHERE json_extract(content, '$.text')='first'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), tries), ("completed", 0));
+    let firsts = home
+        .transcript()
+        .iter()
+        .filter(|l| l["text"] == "echo: first")
+        .count();
+    assert_eq!(firsts, 1, "{:?}", home.transcript());
+}

@@ -15,7 +15,7 @@ pub async fn select(
     settings: &crate::config::Settings,
 ) -> anyhow::Result<std::sync::Arc<dyn Runtime>> {
     let process = || -> std::sync::Arc<dyn Runtime> {
-        std::sync::Arc::new(process::ProcessRuntime::new(settings))
+        std::sync::Arc::new(process::ProcessRuntime::new(settings).with_home(home))
     };
     match settings.get("NANOCLAW_RUNTIME").as_deref() {
         Some("process") => Ok(process()),

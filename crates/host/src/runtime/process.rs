@@ -20,6 +20,8 @@ pub struct ProcessRuntime {
     agent_bin: PathBuf,
     sandbox_cfg: sandbox::Config,
     sandbox: tokio::sync::OnceCell<Sandbox>,
+    /// `data/v2-sessions` of the home, to find runners a killed host left behind.
+    sessions_dir: Option<PathBuf>,
 }
 
 impl ProcessRuntime {
@@ -44,7 +46,14 @@ impl ProcessRuntime {
             agent_bin,
             sandbox_cfg: sandbox::Config::from_settings(settings),
             sandbox: tokio::sync::OnceCell::new(),
+            sessions_dir: None,
         }
+    }
+
+    /// The home whose orphaned runners [`Runtime::cleanup_orphans`] removes.
+    pub fn with_home(mut self, home: &nanoclaw_protocol::Home) -> Self {
+        self.sessions_dir = Some(home.sessions_dir());
+        self
     }
 
     /// The sandbox verdict, probed once.
@@ -70,6 +79,20 @@ impl Runtime for ProcessRuntime {
 
     async fn warning(&self) -> Option<String> {
         self.sandbox().await.warning()
+    }
+
+    /// A sandboxed runner can outlive a SIGKILLed host (bwrap's init may miss its
+    /// parent-death signal when its parent dies during setup): kill every runner, and bwrap
+    /// around one, whose workspace is in this home, before this host starts its own.
+    async fn cleanup_orphans(&self) -> anyhow::Result<()> {
+        let Some(dir) = self.sessions_dir.clone() else {
+            return Ok(());
+        };
+        let killed = tokio::task::spawn_blocking(move || kill_orphans(&dir)).await?;
+        if killed > 0 {
+            tracing::warn!(killed, "removed runners left by a previous host");
+        }
+        Ok(())
     }
 
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>> {
@@ -215,4 +238,36 @@ impl RunnerHandle for ProcessHandle {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// SIGKILLs `nanoclaw-agent` and `bwrap` processes whose environment has a workspace under
+/// `sessions_dir`; returns how many.
+fn kill_orphans(sessions_dir: &std::path::Path) -> usize {
+    let mut needle = format!("NANOCLAW_WORKSPACE={}", sessions_dir.display()).into_bytes();
+    needle.push(b'/');
+    let me = std::process::id();
+    let mut killed = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
+        let name = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if name != b"nanoclaw-agent" && name != b"bwrap" {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if env.split(|&b| b == 0).any(|v| v.starts_with(&needle)) {
+            // SAFETY: a plain signal to a runner of this home that no live host owns (the
+            // host lock is held by us).
+            if unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    killed
 }
