@@ -33,6 +33,8 @@ pub fn chat(
     };
     let embedded = !nanoclaw_host::host_running(&home);
     let _logs = if embedded {
+        // Before the first file is created (the home is tightened by Host::open).
+        nanoclaw_host::perms::umask();
         Some(nanoclaw_host::logging::init(&home, false)?)
     } else {
         None
@@ -51,9 +53,12 @@ pub fn chat(
                 home.cli_sock().display()
             )
         })?;
+        let (rd, mut wr) = stream.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        show_warnings(&mut lines, &mut wr).await?;
         let result = match message {
-            Some(m) => one_turn(stream, agent, m, Duration::from_secs_f64(timeout)).await,
-            None => interactive(stream, agent, host.clone()).await,
+            Some(m) => one_turn(lines, wr, agent, m, Duration::from_secs_f64(timeout)).await,
+            None => interactive(lines, wr, agent, host.clone()).await,
         };
         if let Some(h) = host {
             h.shutdown().await;
@@ -62,11 +67,35 @@ pub fn chat(
     })
 }
 
-async fn send(
-    wr: &mut tokio::net::unix::OwnedWriteHalf,
-    agent: &Option<String>,
-    text: &str,
-) -> anyhow::Result<()> {
+type Lines = tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>;
+type Writer = tokio::net::unix::OwnedWriteHalf;
+
+/// Asks the host what the user must know before chatting (an agent without a sandbox) and
+/// prints it on stderr, one line each. A host without the request answers with an error: fine.
+async fn show_warnings(lines: &mut Lines, wr: &mut Writer) -> anyhow::Result<()> {
+    wr.write_all(b"{\"type\":\"status\"}\n").await?;
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        // Replies of other clients' turns may come first; the answer is the next status/error.
+        while let Some(l) = lines.next_line().await? {
+            let Ok(v) = serde_json::from_str::<Value>(&l) else {
+                continue;
+            };
+            if v["type"] == "status" || v["type"] == "error" {
+                return Ok::<_, std::io::Error>(Some(v));
+            }
+        }
+        Ok(None)
+    })
+    .await;
+    if let Ok(Ok(Some(v))) = answer {
+        for w in v["warnings"].as_array().into_iter().flatten() {
+            eprintln!("warning: {}", w.as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+async fn send(wr: &mut Writer, agent: &Option<String>, text: &str) -> anyhow::Result<()> {
     let mut req = json!({"type": "message", "text": text});
     if let Some(a) = agent {
         req["agent"] = json!(a);
@@ -78,13 +107,12 @@ async fn send(
 }
 
 async fn one_turn(
-    stream: UnixStream,
+    mut lines: Lines,
+    mut wr: Writer,
     agent: Option<String>,
     text: String,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let (rd, mut wr) = stream.into_split();
-    let mut lines = BufReader::new(rd).lines();
     send(&mut wr, &agent, &text).await?;
     let mut waiting: Option<HashSet<String>> = None;
     let mut sessions: HashSet<String> = HashSet::new();
@@ -192,12 +220,11 @@ fn handle_event(v: &Value, waiting: &mut HashSet<String>) -> bool {
 }
 
 async fn interactive(
-    stream: UnixStream,
+    mut replies: Lines,
+    mut wr: Writer,
     agent: Option<String>,
     _host: Option<Arc<Host>>,
 ) -> anyhow::Result<ExitCode> {
-    let (rd, mut wr) = stream.into_split();
-    let mut replies = BufReader::new(rd).lines();
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     eprintln!(
         "Talking to {} — type a message, Ctrl-D to quit.",

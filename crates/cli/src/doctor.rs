@@ -54,6 +54,26 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
             },
         ));
     }
+    if wanted.as_deref() != Some("docker") {
+        let cfg = nanoclaw_host::runtime::sandbox::Config::from_settings(&settings);
+        let sb = crate::run::runtime()?.block_on(nanoclaw_host::runtime::sandbox::probe(&cfg));
+        let docker_first = wanted.is_none() && matches!(engine, Ok(true));
+        checks.push((
+            "sandbox",
+            match sb.warning() {
+                None => {
+                    Verdict::Ok(format!(
+                    "bubblewrap works: runners of the process runtime see only their own folders{}",
+                    if docker_first { " (used when Docker is not)" } else { "" }
+                ))
+                }
+                Some(w) if docker_first => {
+                    Verdict::Ok(format!("{w} (only if Docker is unavailable)"))
+                }
+                Some(w) => Verdict::Warn(w),
+            },
+        ));
+    }
     let provider = settings
         .get("NANOCLAW_PROVIDER")
         .unwrap_or_else(|| "mock".into());
@@ -81,11 +101,51 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
             )),
         },
     ));
-    checks.push(("host", if nanoclaw_host::host_running(&home) {
+    let running = nanoclaw_host::host_running(&home);
+    checks.push(("host", if running {
         Verdict::Ok(format!("running ({})", home.cli_sock().display()))
     } else {
         Verdict::Warn("not running. Start it with `nanoclaw run` (or `nanoclaw chat` starts one for its lifetime)".into())
     }));
+    if running {
+        if let Some(v) = crate::status::ask_host(&home) {
+            for (name, state) in v["channels"].as_object().into_iter().flatten() {
+                let state = state.as_str().unwrap_or_default();
+                checks.push((
+                    "channel",
+                    if state == "connected" {
+                        Verdict::Ok(format!("{name}: connected"))
+                    } else {
+                        Verdict::Warn(format!("{name}: {state} (see logs/nanoclaw.log)"))
+                    },
+                ));
+            }
+        }
+    }
+    let loose = nanoclaw_host::perms::check(&home);
+    checks.push((
+        "privacy",
+        if loose.is_empty() {
+            Verdict::Ok("home, data, logs, DBs and sockets are private to their owner".into())
+        } else {
+            Verdict::Warn(
+                loose
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{} is {:o} (other users can reach it). Fix: chmod {:o} {}",
+                            l.path.display(),
+                            l.mode,
+                            l.want,
+                            l.path.display()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+                    + " (`nanoclaw run` does this at start)",
+            )
+        },
+    ));
     checks.push(("disk", disk(&home)));
     let failed_logs = std::fs::read_dir(home.logs_dir().join("containers"))
         .map(|d| d.count())

@@ -30,6 +30,8 @@ pub async fn signal() {
 
 /// Runs the host.
 pub fn run(home: Home) -> anyhow::Result<ExitCode> {
+    // Before the first file is created (the home is tightened by Host::open).
+    nanoclaw_host::perms::umask();
     let _logs = nanoclaw_host::logging::init(&home, true)?;
     runtime()?.block_on(async {
         let host = Host::open(home).await?;

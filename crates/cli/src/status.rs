@@ -29,6 +29,22 @@ pub fn status(home: Home) -> anyhow::Result<ExitCode> {
         channels.push("telegram");
     }
     println!("channels:  {}", channels.join(", "));
+    if running {
+        match ask_host(&home) {
+            Some(v) => {
+                for (name, state) in v["channels"].as_object().into_iter().flatten() {
+                    println!("  {name}: {}", state.as_str().unwrap_or_default());
+                }
+                for w in v["warnings"].as_array().into_iter().flatten() {
+                    println!("warning:   {}", w.as_str().unwrap_or_default());
+                }
+            }
+            None => println!(
+                "  (the host does not answer on {})",
+                home.cli_sock().display()
+            ),
+        }
+    }
     if !home.central_db().exists() {
         println!("sessions:  none yet");
         return Ok(ExitCode::SUCCESS);
@@ -59,4 +75,22 @@ pub fn status(home: Home) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The running host's own account (`{"type":"status"}` on the terminal socket): channel states
+/// and warnings. None when it does not answer within 5 s.
+pub fn ask_host(home: &Home) -> Option<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::os::unix::net::UnixStream::connect(home.cli_sock()).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    (&s).write_all(b"{\"type\":\"status\"}\n").ok()?;
+    // Other clients' replies are broadcast to every connection: skip to our answer.
+    for line in BufReader::new(&s).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.ok()?).ok()?;
+        if v["type"] == "status" {
+            return Some(v);
+        }
+    }
+    None
 }

@@ -428,6 +428,12 @@ fn write_phase(
     // 2. Work of a dead runner goes back to pending with backoff, or fails after MAX_TRIES.
     let mut exhausted = Vec::new();
     for (id, tries, origin) in reads.stuck {
+        // Its runner finished it before dying (the reply and the ack are one transaction):
+        // retrying would answer it twice (seen in the chaos test once runners lived a few
+        // milliseconds longer than their host, inside bubblewrap).
+        if finished.iter().any(|(f, _)| f == &id) {
+            continue;
+        }
         let tries = tries + 1;
         if tries >= MAX_TRIES {
             tx.execute(

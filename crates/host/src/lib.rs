@@ -14,6 +14,7 @@ pub mod image;
 pub mod logging;
 pub mod mounts;
 pub mod pairing;
+pub mod perms;
 pub mod questions;
 pub mod router;
 pub mod runners;
@@ -130,6 +131,11 @@ pub fn host_running(home: &Home) -> bool {
 impl Host {
     /// Opens a home for hosting: takes the host lock, opens the DB, picks the runtime.
     pub async fn open(home: Home) -> anyhow::Result<Arc<Self>> {
+        let loose = perms::harden(&home)?;
+        if !loose.is_empty() {
+            let paths: Vec<String> = loose.iter().map(|l| l.path.display().to_string()).collect();
+            tracing::warn!(paths = %paths.join(", "), "home was readable by other users; made private to the host user");
+        }
         let lock = take_lock(&home)?;
         let settings = Settings::load(&home)?;
         let db = Db::open(&home.central_db())?;
@@ -157,11 +163,8 @@ impl Host {
 
     /// Starts everything: reconciliation, channels, sweep. Returns once serving.
     pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
-        if self.runners.runtime().name() == "process" {
-            tracing::warn!(
-                "runtime: process (no container isolation; the agent runs as your user)"
-            );
-        }
+        // Probes the process runtime's sandbox now, so its verdict is logged at start.
+        let _ = self.runners.runtime().warning().await;
         self.runners.runtime().cleanup_orphans().await?;
         delivery::reconcile_intents(self).await?;
         // Sessions left "running" by a crashed host have no runner now.
@@ -170,9 +173,7 @@ impl Host {
             .await?;
         skills::install(&self.home)?;
         self.ensure_terminal_wiring("main").await?;
-        for ch in self.channels.all() {
-            ch.clone().start(self.clone()).await?;
-        }
+        channels::start_all(self).await?;
         tokio::spawn(control::serve(self.clone()));
         tokio::spawn(sweep::run(self.clone()));
         tracing::info!(home = %self.home.root().display(), "host started");

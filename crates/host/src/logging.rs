@@ -10,7 +10,18 @@ pub struct LogGuard(#[allow(dead_code)] Vec<WorkerGuard>);
 /// Installs the global subscriber for a host run.
 pub fn init(home: &nanoclaw_protocol::Home, to_stderr: bool) -> anyhow::Result<LogGuard> {
     let dir = home.logs_dir();
-    std::fs::create_dir_all(&dir)?;
+    crate::perms::create_private_dir(&dir)?;
+    // Logs quote conversations: the host user's only, whatever the umask.
+    for name in ["nanoclaw.log", "nanoclaw.error.log"] {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = dir.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(crate::perms::FILE_MODE)
+            .open(&p)?;
+        crate::perms::private_file(&p)?;
+    }
     // A bounded queue of 1,024 lines per file: the default (128,000) preallocates megabytes,
     // most of a quiet host's memory. When the queue is full, lines wait rather than vanish.
     let writer = |name: &str| {

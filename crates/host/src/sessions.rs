@@ -88,6 +88,10 @@ pub fn provision(home: &Home, s: &Session) -> anyhow::Result<SessionPaths> {
     std::fs::create_dir_all(p.dir().join("outbox"))?;
     schema::open_inbound_rw(&p.inbound_db())?;
     schema::open_outbound_rw(&p.outbound_db())?;
+    // The conversation itself: the host user's (or, with Docker on a root host, after the
+    // hand-over, the container user's) only.
+    crate::perms::private_file(&p.inbound_db())?;
+    crate::perms::private_file(&p.outbound_db())?;
     Ok(p)
 }
 

@@ -140,6 +140,11 @@ pub const BOT_USERNAME: &str = "nano_test_bot";
 impl FakeTelegram {
     /// Starts a fake accepting `token`, on its own runtime thread.
     pub fn start(token: &str) -> Self {
+        Self::start_on(token, "127.0.0.1:0")
+    }
+
+    /// A fake on a given address (a test that first lets the host find the port closed).
+    pub fn start_on(token: &str, addr: &str) -> Self {
         let rt = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -155,7 +160,7 @@ impl FakeTelegram {
         let notify = Arc::new(tokio::sync::Notify::new());
         let state = (token.to_string(), inner.clone(), notify.clone());
         let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let app = axum::Router::new()

@@ -274,7 +274,10 @@ pub fn runner_pids(needle: &Path) -> Vec<u32> {
             continue;
         };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmd).contains("nanoclaw-agent") {
+        // argv[0], not any argument: a sandboxed runner's bwrap (and bwrap's init) carry the
+        // runner's path and environment too.
+        let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
+        if !String::from_utf8_lossy(argv0).ends_with("nanoclaw-agent") {
             continue;
         }
         let env = std::fs::read(e.path().join("environ")).unwrap_or_default();

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio::sync::broadcast;
 
 use super::{Capabilities, Channel, InboundEvent, OutboundItem, Reconciled};
@@ -79,8 +79,9 @@ impl Channel for CliChannel {
     }
 
     async fn start(self: Arc<Self>, host: Arc<Host>) -> anyhow::Result<()> {
-        let _ = std::fs::remove_file(&self.sock);
-        let listener = UnixListener::bind(&self.sock)
+        // Anyone who can connect chats as the owner: the socket is the host user's only
+        // (control::server::bind removes a stale file and sets 0600).
+        let listener = crate::control::server::bind(&self.sock)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.sock.display()))?;
         let me = self.clone();
         tokio::spawn(async move {
@@ -118,9 +119,11 @@ impl Channel for CliChannel {
         let path = self.transcript.clone();
         let rec = line.to_string();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::os::unix::fs::OpenOptionsExt;
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&path)?;
             f.write_all(rec.as_bytes())?;
             f.write_all(b"\n")?;
@@ -192,6 +195,16 @@ impl CliChannel {
         match req["type"].as_str() {
             Some("message") => {}
             Some("ping") => return json!({"type": "pong"}),
+            // What `chat`, `status` and `doctor` show about the running host.
+            Some("status") => {
+                let warnings: Vec<String> =
+                    host.runners.runtime().warning().await.into_iter().collect();
+                return json!({
+                    "type": "status",
+                    "warnings": warnings,
+                    "channels": host.channels.states(),
+                });
+            }
             other => {
                 return json!({"type": "error", "error": format!("unknown request type {other:?}")})
             }

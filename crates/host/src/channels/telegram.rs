@@ -135,12 +135,12 @@ impl TelegramChannel {
             .json(body)
             .send()
             .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ApiError::Transport(super::root_cause(&e.without_url())))?;
         let status = resp.status().as_u16();
         let v: Value = resp
             .json()
             .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ApiError::Transport(super::root_cause(&e.without_url())))?;
         if v["ok"] == true {
             return Ok(v["result"].clone());
         }
@@ -708,7 +708,10 @@ impl Channel for TelegramChannel {
         let me = self
             .call_retrying("getMe", &json!({}))
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| match e {
+                ApiError::Unauthorized(_) => anyhow::Error::new(super::Fatal(e.to_string())),
+                other => anyhow::anyhow!("{other}"),
+            })?;
         let id = me["id"].as_i64().unwrap_or_default();
         let username = me["username"].as_str().unwrap_or_default().to_string();
         tracing::info!(bot = %username, "Telegram connected");

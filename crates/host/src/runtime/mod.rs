@@ -2,6 +2,7 @@
 
 pub mod docker;
 pub mod process;
+pub mod sandbox;
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ pub async fn select(
     settings: &crate::config::Settings,
 ) -> anyhow::Result<std::sync::Arc<dyn Runtime>> {
     let process = || -> std::sync::Arc<dyn Runtime> {
-        std::sync::Arc::new(process::ProcessRuntime::new(settings))
+        std::sync::Arc::new(process::ProcessRuntime::new(settings).with_home(home))
     };
     match settings.get("NANOCLAW_RUNTIME").as_deref() {
         Some("process") => Ok(process()),
@@ -88,6 +89,11 @@ pub trait RunnerHandle: Send {
 pub trait Runtime: Send + Sync {
     /// `process`, `docker`.
     fn name(&self) -> &'static str;
+    /// What the user must know about this runtime's isolation (shown by the host at start,
+    /// `nanoclaw chat` and `nanoclaw doctor`); None when runners are isolated.
+    async fn warning(&self) -> Option<String> {
+        None
+    }
     /// Starts a runner.
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>>;
     /// Where runners reach the host: an extra address the host must listen on (for the
