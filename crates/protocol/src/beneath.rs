@@ -649,7 +649,7 @@ mod tests {
         both(|d, t| {
             rustix::fs::mkfifoat(
                 rustix::fs::CWD,
-                &t.join("root/fifo"),
+                t.join("root/fifo"),
                 Mode::from_raw_mode(0o644),
             )
             .unwrap();
