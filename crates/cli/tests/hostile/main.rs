@@ -7,3 +7,4 @@
 //! One module per area; `support` holds the homes, the scripted fake model and the checks.
 
 mod support;
+mod fs;
