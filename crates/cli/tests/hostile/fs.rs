@@ -149,11 +149,7 @@ fn notes(dir: &Path) -> String {
     let mut st = c
         .prepare("SELECT content FROM messages_in WHERE kind = 'system'")
         .unwrap();
-    let rows: Vec<String> = st
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .flatten()
-        .collect();
+    let rows: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().flatten().collect();
     rows.join("\n")
 }
 
@@ -251,7 +247,10 @@ fn fifos_dev_zero_and_huge_sparse_files_in_the_outbox_fail_their_row_and_stay_un
         }
         assert!(fake.uploads().is_empty(), "{rt:?}");
         let grown = support::peak_rss(host.pid()).saturating_sub(base);
-        assert!(grown < 64 * 1024 * 1024, "{rt:?}: host grew by {grown} bytes");
+        assert!(
+            grown < 64 * 1024 * 1024,
+            "{rt:?}: host grew by {grown} bytes"
+        );
         let log = support::host_log(&home);
         assert!(log.matches("outbox file refused").count() >= 3, "{log}");
         let n = notes(&dir);
@@ -356,7 +355,10 @@ fn the_write_tool_does_not_create_a_dangling_links_target() {
     let _host = home.start_host(&[]);
     let (ok, out) = support::chat(&home, "go");
     assert!(ok, "{out}");
-    assert!(!target.exists(), "write created a file outside the workspace");
+    assert!(
+        !target.exists(),
+        "write created a file outside the workspace"
+    );
     assert_eq!(std::fs::read_to_string(&read_target).unwrap(), "TOP SECRET");
     let told = model
         .received()
