@@ -21,7 +21,9 @@ const MAX_HITS: usize = 500;
 pub fn read(roots: &Roots, input: &Value) -> Result<String, String> {
     let path = arg_str(input, "path")?;
     let loc = roots.locate(path, false)?;
-    if loc.dir()?.kind(&loc.rel).map_err(|e| loc.explain(e))? == Some(FileType::Directory) {
+    if loc.rel.as_os_str().is_empty()
+        || loc.dir()?.kind(&loc.rel).map_err(|e| loc.explain(e))? == Some(FileType::Directory)
+    {
         return Err(format!(
             "{}: is a directory (use glob)",
             loc.shown.display()
@@ -191,7 +193,11 @@ pub fn grep(roots: &Roots, input: &Value) -> Result<String, String> {
         .line_number(true)
         .build();
     let mut out = Vec::new();
-    let base_kind = root.kind(&loc.rel).map_err(|e| loc.explain(e))?;
+    let base_kind = if loc.rel.as_os_str().is_empty() {
+        Some(FileType::Directory) // the root itself
+    } else {
+        root.kind(&loc.rel).map_err(|e| loc.explain(e))?
+    };
     if base_kind == Some(FileType::Symlink) {
         return Err(loc.explain(Error::Link {
             path: loc.rel.clone(),
