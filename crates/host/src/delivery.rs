@@ -612,6 +612,77 @@ async fn dropped(
     }))
 }
 
+/// Largest outbox file sent (`NANOCLAW_MAX_FILE_BYTES`): Telegram's bot upload limit.
+const DEFAULT_MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Checks a row's outbox files beneath the session folder and, with `read`, reads each once:
+/// `outbox/<id>/<name>` must be a regular file reached through no link, at most `cap` bytes.
+/// The folder and every name in it are the agent's, so anything else (a link to the host's
+/// `.env`, a FIFO, /dev/zero, a 300 MB sparse file) fails the row; the error is the reason the
+/// agent is told.
+fn outbox_files(
+    session: &str,
+    dir: &std::path::Path,
+    id: &str,
+    names: &[String],
+    cap: u64,
+    read: bool,
+) -> Result<Vec<crate::channels::OutFile>, String> {
+    use nanoclaw_protocol::beneath::{Dir, Error};
+    let root = Dir::open(dir).map_err(|e| format!("session folder: {e}"))?;
+    let mut out = Vec::new();
+    for name in names {
+        let refused = |why: String| {
+            tracing::warn!(session, id, file = %name, reason = %why, "outbox file refused");
+            Err(format!("file {name:?} not sent: {why}"))
+        };
+        if nanoclaw_protocol::names::validate(name).is_err()
+            || nanoclaw_protocol::names::validate(id).is_err()
+        {
+            return refused("not a plain file name".into());
+        }
+        let rel = std::path::Path::new("outbox").join(id).join(name);
+        let data = if read {
+            root.read(&rel, cap)
+        } else {
+            root.open_file(&rel, cap).map(|_| Vec::new())
+        };
+        match data {
+            Ok(data) => out.push(crate::channels::OutFile {
+                name: name.clone(),
+                data: data.into(),
+            }),
+            Err(Error::TooLarge { cap, .. }) => {
+                return refused(format!("larger than the {cap}-byte limit"))
+            }
+            Err(e) => return refused(e.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes `outbox/<id>` beneath the session folder, never following a link (a link there is
+/// removed itself; a link on the way is left and reported).
+async fn clear_outbox(
+    sess: &db::sessions::Session,
+    paths: &nanoclaw_protocol::SessionPaths,
+    id: &str,
+) {
+    let (dir, id, sid) = (paths.dir().to_path_buf(), id.to_string(), sess.id.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        nanoclaw_protocol::names::validate(&id).map_err(|e| e.to_string())?;
+        nanoclaw_protocol::beneath::Dir::open(&dir)
+            .and_then(|d| d.remove_all(std::path::Path::new("outbox").join(&id)))
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(session = %sid, error = %e, "outbox not cleared"),
+        Err(e) => tracing::warn!(session = %sid, error = %e, "outbox not cleared"),
+    }
+}
+
 /// Sends one due row. Returns its fate, or None when it should be tried again later.
 async fn deliver_one(
     host: &Arc<Host>,
@@ -689,16 +760,23 @@ async fn deliver_one(
         other => other,
     };
     let files = match &content {
-        Outbound::Message { files, .. } => {
-            let outbox = paths.outbox(&row.id)?;
-            files
-                .iter()
-                .filter_map(|f| {
-                    nanoclaw_protocol::names::validate(f)
-                        .ok()
-                        .map(|f| outbox.join(f))
-                })
-                .collect()
+        Outbound::Message { files, .. } if !files.is_empty() => {
+            let (dir, id, names) = (paths.dir().to_path_buf(), row.id.clone(), files.clone());
+            let cap = host
+                .settings
+                .u64("NANOCLAW_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES);
+            // A channel that cannot upload still gets the files checked (and the row failed
+            // on a bad one) but not read.
+            let read = caps.files;
+            let sid = sess.id.clone();
+            match tokio::task::spawn_blocking(move || {
+                outbox_files(&sid, &dir, &id, &names, cap, read)
+            })
+            .await?
+            {
+                Ok(f) => f,
+                Err(why) => return dropped(host, sess, row, &why).await,
+            }
         }
         _ => Vec::new(),
     };
@@ -745,14 +823,10 @@ async fn deliver_one(
     let result = channel.send(&item).await;
     crate::failpoint("after_send");
     // The outbox copy is kept until the row's fate is final (a retry needs the files).
-    let clear_outbox = || {
-        if let Some(dir) = item.files.first().and_then(|f| f.parent()) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    };
+    let clear_outbox = || clear_outbox(sess, paths, &row.id);
     match result {
         Ok(pmid) => {
-            clear_outbox();
+            clear_outbox().await;
             host.send_settled(&row.id);
             if let Outbound::AskQuestion {
                 question_id,
@@ -786,7 +860,7 @@ async fn deliver_one(
         {
             tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");
             host.send_settled(&row.id);
-            clear_outbox();
+            clear_outbox().await;
             let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
             host.note_system(sess, note.to_string()).await?;
             fate("failed", None, true)

@@ -201,12 +201,39 @@ fn with_attachments(
     message_id: &str,
     files: &[crate::channels::StagedFile],
 ) -> anyhow::Result<String> {
-    let inbox = paths.inbox(message_id)?;
-    std::fs::create_dir_all(&inbox)?;
+    use nanoclaw_protocol::beneath::{Dir, FileType};
+    use std::path::Path;
+    paths.inbox(message_id)?; // validates the id
+                              // The session folder is the agent's: `inbox` or `inbox/<id>` (the id is predictable) may be
+                              // a link planted to make the host write elsewhere. Whatever is there that is not a folder
+                              // is removed (a link itself, never its target); the folder for this message is made anew;
+                              // files are created O_EXCL beneath it, so a name raced in afterwards is refused, not
+                              // written through.
+    let root = Dir::open(paths.dir())?;
+    let sub = Path::new("inbox").join(message_id);
+    for rel in [Path::new("inbox"), sub.as_path()] {
+        let kind = root.kind(rel)?;
+        let is_dir = kind == Some(FileType::Directory);
+        if let Some(kind) = kind.filter(|_| !is_dir) {
+            tracing::warn!(session = %paths.dir().display(), path = %rel.display(), ?kind, "agent-planted inbox entry removed");
+        }
+        // `inbox` stays when it is a folder; this message's folder is always made anew (one
+        // left by an earlier routing of the same update, or planted with links inside).
+        if kind.is_some() && (!is_dir || rel == sub) {
+            root.remove_all(rel)?;
+        }
+    }
+    let inbox = root.create_dir_all(&sub, 0o755).inspect_err(|e| {
+        tracing::warn!(session = %paths.dir().display(), error = %e, "inbox write refused");
+    })?;
     let mut list = Vec::new();
     for f in files {
         let name = nanoclaw_protocol::names::validate(&f.name)?;
-        std::fs::copy(&f.path, inbox.join(name))?;
+        let mut src = std::fs::File::open(&f.path)?;
+        let mut dst = inbox.create_new(name, 0o644).inspect_err(|e| {
+            tracing::warn!(session = %paths.dir().display(), error = %e, "inbox write refused");
+        })?;
+        std::io::copy(&mut src, &mut dst)?;
         list.push(
             serde_json::json!({"name": name, "path": format!("inbox/{message_id}/{name}"),
             "mimeType": f.mime, "size": f.size}),

@@ -4,6 +4,7 @@
 //! `inbound.db` (host writes, runner reads) and `outbound.db` (runner writes, host reads).
 //! This crate owns their schemas, the folder layout, seq parity and the typed content.
 
+pub mod beneath;
 pub mod content;
 pub mod names;
 pub mod paths;

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::paths::Roots;
+use nanoclaw_protocol::beneath::{Error, FileType};
+
+use super::paths::{Located, Roots};
 use super::{arg_str, arg_u64, cap_output};
 
 /// Lines returned by `read` when no limit is given.
@@ -17,19 +19,20 @@ const MAX_HITS: usize = 500;
 
 /// `read {path, offset?, limit?}`: numbered lines.
 pub fn read(roots: &Roots, input: &Value) -> Result<String, String> {
-    let path = roots.resolve(arg_str(input, "path")?, false)?;
-    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.is_dir() {
-        return Err(format!("{}: is a directory (use glob)", path.display()));
-    }
-    if meta.len() > MAX_READ_BYTES {
+    let path = arg_str(input, "path")?;
+    let loc = roots.locate(path, false)?;
+    if loc.rel.as_os_str().is_empty()
+        || loc.dir()?.kind(&loc.rel).map_err(|e| loc.explain(e))? == Some(FileType::Directory)
+    {
         return Err(format!(
-            "{}: {} bytes is too large to read",
-            path.display(),
-            meta.len()
+            "{}: is a directory (use glob)",
+            loc.shown.display()
         ));
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (file, loc) = roots.open_file(path, MAX_READ_BYTES)?;
+    let bytes = file
+        .read_capped(&loc.rel, MAX_READ_BYTES)
+        .map_err(|e| loc.explain(e))?;
     let text = String::from_utf8_lossy(&bytes);
     let offset = arg_u64(input, "offset").unwrap_or(1).max(1) as usize;
     let limit = arg_u64(input, "limit").map_or(DEFAULT_READ_LINES, |l| l as usize);
@@ -53,24 +56,42 @@ pub fn read(roots: &Roots, input: &Value) -> Result<String, String> {
     Ok(cap_output(out))
 }
 
-/// `write {path, content}`: creates parents, replaces the file.
+/// `write {path, content}`: creates parents, replaces the file. Nothing is written through a
+/// link, and a dangling link is not a way to create its target.
 pub fn write(roots: &Roots, input: &Value) -> Result<String, String> {
-    let path = roots.resolve(arg_str(input, "path")?, true)?;
+    let loc = roots.locate(arg_str(input, "path")?, true)?;
     let content = arg_str(input, "content")?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+    replace(&loc, content.as_bytes())?;
     Ok(format!(
         "wrote {} bytes to {}",
         content.len(),
-        path.display()
+        loc.shown.display()
     ))
+}
+
+fn replace(loc: &Located, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let (Some(parent), Some(name)) = (loc.rel.parent(), loc.rel.file_name()) else {
+        return Err(format!("{}: is a directory", loc.shown.display()));
+    };
+    let dir = loc.dir()?;
+    let at = dir
+        .create_dir_all(parent, 0o755)
+        .map_err(|e| loc.explain(e))?;
+    at.write_file(name, 0o644)
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(|e| Error::Io {
+                path: loc.rel.clone(),
+                source: e,
+            })
+        })
+        .map_err(|e| loc.explain(e))
 }
 
 /// `edit {path, old_string, new_string, replace_all?}`: exact replacement, unique unless replace_all.
 pub fn edit(roots: &Roots, input: &Value) -> Result<String, String> {
-    let path = roots.resolve(arg_str(input, "path")?, true)?;
+    let path = arg_str(input, "path")?;
+    let loc = roots.locate(path, true)?;
     let old = arg_str(input, "old_string")?;
     let new = arg_str(input, "new_string")?;
     let all = input
@@ -80,20 +101,28 @@ pub fn edit(roots: &Roots, input: &Value) -> Result<String, String> {
     if old.is_empty() {
         return Err("old_string is empty".into());
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (file, _) = roots.open_file(path, MAX_READ_BYTES)?;
+    let bytes = file
+        .read_capped(&loc.rel, MAX_READ_BYTES)
+        .map_err(|e| loc.explain(e))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", loc.shown.display()))?;
     let n = text.matches(old).count();
     let updated = match (n, all) {
-        (0, _) => return Err(format!("old_string not found in {}", path.display())),
+        (0, _) => return Err(format!("old_string not found in {}", loc.shown.display())),
         (1, _) | (_, true) => text.replace(old, new),
         (n, false) => {
             return Err(format!(
                 "old_string occurs {n} times in {}; give more context or set replace_all",
-                path.display()
+                loc.shown.display()
             ))
         }
     };
-    std::fs::write(&path, updated).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(format!("replaced {n} occurrence(s) in {}", path.display()))
+    replace(&loc, updated.as_bytes())?;
+    Ok(format!(
+        "replaced {n} occurrence(s) in {}",
+        loc.shown.display()
+    ))
 }
 
 fn walk(root: &Path) -> ignore::Walk {
@@ -107,10 +136,13 @@ fn walk(root: &Path) -> ignore::Walk {
 /// `glob {pattern, path?}`: matching files under path, relative names.
 pub fn glob(roots: &Roots, input: &Value) -> Result<String, String> {
     let pattern = arg_str(input, "pattern")?;
-    let base = roots.resolve(
+    let loc = roots.locate(
         input.get("path").and_then(Value::as_str).unwrap_or("."),
         false,
     )?;
+    // The base itself reached through no link (the walk below never follows one).
+    loc.dir()?.open_dir(&loc.rel).map_err(|e| loc.explain(e))?;
+    let base = loc.shown.clone();
     let matcher = globset::GlobBuilder::new(pattern)
         .literal_separator(false)
         .build()
@@ -140,10 +172,12 @@ pub fn glob(roots: &Roots, input: &Value) -> Result<String, String> {
 pub fn grep(roots: &Roots, input: &Value) -> Result<String, String> {
     use grep_searcher::sinks::UTF8;
     let pattern = arg_str(input, "pattern")?;
-    let base = roots.resolve(
+    let loc = roots.locate(
         input.get("path").and_then(Value::as_str).unwrap_or("."),
         false,
     )?;
+    let root = loc.dir()?;
+    let base = loc.shown.clone();
     let matcher =
         grep_regex::RegexMatcher::new(pattern).map_err(|e| format!("bad pattern: {e}"))?;
     let filter = match input.get("glob").and_then(Value::as_str) {
@@ -159,7 +193,17 @@ pub fn grep(roots: &Roots, input: &Value) -> Result<String, String> {
         .line_number(true)
         .build();
     let mut out = Vec::new();
-    let files: Vec<_> = if base.is_file() {
+    let base_kind = if loc.rel.as_os_str().is_empty() {
+        Some(FileType::Directory) // the root itself
+    } else {
+        root.kind(&loc.rel).map_err(|e| loc.explain(e))?
+    };
+    if base_kind == Some(FileType::Symlink) {
+        return Err(loc.explain(Error::Link {
+            path: loc.rel.clone(),
+        }));
+    }
+    let files: Vec<_> = if base_kind == Some(FileType::RegularFile) {
         vec![base.clone()]
     } else {
         walk(&base)
@@ -180,9 +224,17 @@ pub fn grep(roots: &Roots, input: &Value) -> Result<String, String> {
         } else {
             rel
         };
-        let _ = searcher.search_path(
+        // Opened beneath the root like every other read: a name swapped for a link (or a
+        // FIFO) since the walk listed it is skipped, never followed or waited on.
+        let Ok(under) = file.strip_prefix(&loc.shown) else {
+            continue;
+        };
+        let Ok(opened) = root.open_file(loc.rel.join(under), u64::MAX) else {
+            continue;
+        };
+        let _ = searcher.search_file(
             &matcher,
-            &file,
+            &opened.file,
             UTF8(|line, text| {
                 out.push(format!("{}:{line}:{}", shown.display(), text.trim_end()));
                 Ok(out.len() < MAX_HITS)

@@ -306,19 +306,13 @@ fn send_message(tb: &Toolbox, input: &Value) -> Result<String, String> {
 }
 
 fn send_file(tb: &Toolbox, input: &Value) -> Result<String, String> {
-    let src = tb.roots.resolve(arg_str(input, "path")?, false)?;
-    let meta = std::fs::metadata(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a file", src.display()));
-    }
-    if meta.len() > MAX_FILE {
-        return Err(format!(
-            "{}: {} bytes is over the 50 MB limit",
-            src.display(),
-            meta.len()
-        ));
-    }
-    let default_name = src
+    use nanoclaw_protocol::beneath::{Dir, Error};
+    use std::io::Read;
+    // Opened beneath its root (no link followed, regular files only, at most 50 MB) and
+    // streamed into the outbox; the host checks the copy again with the same rules.
+    let (mut src, loc) = tb.roots.open_file(arg_str(input, "path")?, MAX_FILE)?;
+    let default_name = loc
+        .rel
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -328,12 +322,32 @@ fn send_file(tb: &Toolbox, input: &Value) -> Result<String, String> {
         .to_string();
     let route = tb.route_to(opt_str(input, "to"))?;
     let id = nanoclaw_protocol::new_id("out");
-    let outbox = nanoclaw_protocol::SessionPaths::new(&tb.workspace)
-        .outbox(&id)
-        .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&outbox).map_err(|e| format!("{}: {e}", outbox.display()))?;
+    nanoclaw_protocol::names::validate(&id).map_err(|e| e.to_string())?;
+    let rel = std::path::Path::new("outbox").join(&id);
+    let workspace = Dir::open(&tb.workspace).map_err(|e| e.to_string())?;
     // The copy exists before the row: the host may deliver the row the moment it commits.
-    std::fs::copy(&src, outbox.join(&filename)).map_err(|e| format!("copy failed: {e}"))?;
+    let copied = workspace
+        .create_dir_all(&rel, 0o755)
+        .and_then(|d| d.create_new(&filename, 0o644))
+        .and_then(|mut dst| {
+            std::io::copy(&mut (&mut src.file).take(MAX_FILE + 1), &mut dst).map_err(|e| {
+                Error::Io {
+                    path: rel.join(&filename),
+                    source: e,
+                }
+            })
+        });
+    match copied {
+        Ok(n) if n <= MAX_FILE => {}
+        Ok(_) => {
+            let _ = workspace.remove_all(&rel);
+            return Err(format!("{}: over the 50 MB limit", loc.shown.display()));
+        }
+        Err(e) => {
+            let _ = workspace.remove_all(&rel);
+            return Err(format!("copy failed: {e}"));
+        }
+    }
     let text = opt_str(input, "text").unwrap_or_default();
     match tb.write_row(
         "chat",
@@ -343,7 +357,7 @@ fn send_file(tb: &Toolbox, input: &Value) -> Result<String, String> {
     ) {
         Ok((_, seq)) => Ok(format!("file {filename} sent (seq {seq})")),
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&outbox);
+            let _ = workspace.remove_all(&rel);
             Err(e)
         }
     }

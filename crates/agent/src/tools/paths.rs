@@ -1,10 +1,14 @@
 //! Path resolution for file tools: everything resolves inside the workspace roots.
 //!
-//! Relative paths start at the agent folder (the tools' cwd). A path is accepted only when it
-//! stays under a root after resolving `..` and symlinks of its existing part, so neither
-//! `../../etc/passwd` nor a symlink planted in the workspace can reach outside.
+//! Relative paths start at the agent folder (the tools' cwd). A path names a root (the most
+//! specific one it lies in, after `..` is folded lexically) and a path beneath it; the file is
+//! then reached through `protocol::beneath` from that root's handle, so no symlink anywhere
+//! below the root is ever followed — not to read, not to write, and not a dangling one to
+//! create its target (the host applies the same rules to the same folders).
 
 use std::path::{Component, Path, PathBuf};
+
+use nanoclaw_protocol::beneath::{Dir, Error};
 
 /// Where file tools may read and write.
 #[derive(Debug, Clone)]
@@ -34,33 +38,46 @@ fn lexical(p: &Path) -> PathBuf {
     out
 }
 
-/// Canonicalises the longest existing prefix and appends the rest.
-fn real(p: &Path) -> PathBuf {
-    let mut existing = p.to_path_buf();
-    let mut tail = Vec::new();
-    while !existing.exists() {
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                tail.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => break,
-        }
-    }
-    let mut out = existing.canonicalize().unwrap_or(existing);
-    for t in tail.into_iter().rev() {
-        out.push(t);
-    }
-    out
-}
-
 fn canon(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// A tool's path: a root and the path beneath it.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// The root, as configured.
+    pub root: PathBuf,
+    /// Beneath the root (empty for the root itself).
+    pub rel: PathBuf,
+    /// The full path, for messages and walks.
+    pub shown: PathBuf,
+}
+
+impl Located {
+    /// The root's handle.
+    pub fn dir(&self) -> Result<Dir, String> {
+        Dir::open(&self.root).map_err(|e| self.explain(e))
+    }
+
+    /// A one-line reason for the model.
+    pub fn explain(&self, e: Error) -> String {
+        let p = self.shown.display();
+        match e {
+            Error::Link { path } => format!(
+                "{p}: {} is a symbolic link (file tools never follow links)",
+                path.display()
+            ),
+            Error::NotRegular { kind, .. } => format!("{p}: not a regular file ({kind})"),
+            Error::TooLarge { cap, .. } => format!("{p}: larger than {cap} bytes"),
+            Error::Escapes { .. } => format!("{p}: outside the workspace"),
+            Error::Io { source, .. } => format!("{p}: {source}"),
+        }
+    }
+}
+
 impl Roots {
-    /// Resolves a tool's path argument; `write` asks for a writable location.
-    pub fn resolve(&self, path: &str, write: bool) -> Result<PathBuf, String> {
+    /// Places a tool's path argument beneath its root; `write` asks for a writable location.
+    pub fn locate(&self, path: &str, write: bool) -> Result<Located, String> {
         if path.is_empty() {
             return Err("path is empty".into());
         }
@@ -72,31 +89,59 @@ impl Roots {
         } else {
             self.agent.join(path)
         };
-        let resolved = real(&lexical(&joined));
-        let (agent, session) = (canon(&self.agent), canon(&self.session));
-        let in_agent = resolved.starts_with(&agent);
-        let in_session = resolved.starts_with(&session);
-        let in_ro = self
-            .read_only
-            .iter()
-            .any(|r| resolved.starts_with(canon(r)));
-        if !(in_agent || in_session || in_ro) {
-            return Err(format!("{path}: outside the workspace"));
+        let shown = lexical(&joined);
+        // (root, writable, is the session root); the most specific root wins (the agent folder
+        // may sit inside the session folder).
+        let mut roots = vec![(&self.agent, true, false), (&self.session, true, true)];
+        roots.extend(self.read_only.iter().map(|r| (r, false, false)));
+        let mut best: Option<(usize, &PathBuf, PathBuf, bool, bool)> = None;
+        for (root, writable, session) in roots {
+            for form in [lexical(root), canon(root)] {
+                if let Ok(rel) = shown.strip_prefix(&form) {
+                    let depth = form.components().count();
+                    if best.as_ref().is_none_or(|b| depth > b.0) {
+                        best = Some((depth, root, rel.to_path_buf(), writable, session));
+                    }
+                }
+            }
         }
+        let Some((_, root, rel, writable, session)) = best else {
+            return Err(format!("{path}: outside the workspace"));
+        };
         if write {
-            if !(in_agent || in_session) {
+            if !writable {
                 return Err(format!("{path}: read-only location"));
             }
-            if !in_agent
-                && resolved.parent() == Some(session.as_path())
-                && resolved
-                    .file_name()
-                    .is_some_and(|n| PROTECTED.iter().any(|p| n == *p))
+            if session
+                && rel.components().count() == 1
+                && PROTECTED.iter().any(|p| rel.as_os_str() == *p)
             {
                 return Err(format!("{path}: protected session file"));
             }
         }
-        Ok(resolved)
+        Ok(Located {
+            root: root.clone(),
+            rel,
+            shown,
+        })
+    }
+
+    /// Opens a regular file for reading beneath its root (no link followed), at most `cap`
+    /// bytes; returns it with where it is.
+    pub fn open_file(
+        &self,
+        path: &str,
+        cap: u64,
+    ) -> Result<(nanoclaw_protocol::beneath::Opened, Located), String> {
+        let loc = self.locate(path, false)?;
+        if loc.rel.as_os_str().is_empty() {
+            return Err(format!("{}: is a directory", loc.shown.display()));
+        }
+        let dir = loc.dir()?;
+        match dir.open_file(&loc.rel, cap) {
+            Ok(o) => Ok((o, loc)),
+            Err(e) => Err(loc.explain(e)),
+        }
     }
 }
 
@@ -116,15 +161,23 @@ mod tests {
             session: session.clone(),
             read_only: vec![],
         };
-        assert!(roots
-            .resolve("notes.txt", true)
-            .unwrap()
-            .ends_with("agent/notes.txt"));
-        assert!(roots.resolve("../../../etc/passwd", false).is_err());
-        assert!(roots.resolve("/etc/passwd", false).is_err());
-        assert!(roots.resolve("../outbound.db", true).is_err());
-        assert!(roots.resolve("../outbound.db", false).is_ok());
+        let l = roots.locate("notes.txt", true).unwrap();
+        assert_eq!(l.root, agent);
+        assert_eq!(l.rel, Path::new("notes.txt"));
+        assert!(roots.locate("../../../etc/passwd", false).is_err());
+        assert!(roots.locate("/etc/passwd", false).is_err());
+        assert!(roots.locate("../outbound.db", true).is_err());
+        let l = roots.locate("../outbound.db", false).unwrap();
+        assert_eq!(
+            (l.root, l.rel),
+            (session.clone(), PathBuf::from("outbound.db"))
+        );
         std::os::unix::fs::symlink("/etc", agent.join("link")).unwrap();
-        assert!(roots.resolve("link/passwd", false).is_err());
+        let e = roots.open_file("link/passwd", 1 << 20).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        // A link that stays inside is refused too: there is no link resolution to get wrong.
+        std::fs::write(agent.join("real.txt"), "x").unwrap();
+        std::os::unix::fs::symlink(agent.join("real.txt"), agent.join("inside")).unwrap();
+        assert!(roots.open_file("inside", 1 << 20).is_err());
     }
 }

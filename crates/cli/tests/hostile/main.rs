@@ -6,5 +6,6 @@
 //!
 //! One module per area; `support` holds the homes, the scripted fake model and the checks.
 
+mod fs;
 mod sandbox;
 mod support;

@@ -94,8 +94,18 @@ pub struct OutboundItem {
     pub target_platform_message_id: Option<String>,
     /// What to do.
     pub content: Outbound,
-    /// Absolute paths of files to upload.
-    pub files: Vec<std::path::PathBuf>,
+    /// Files to upload, read once from the outbox through `protocol::beneath` (regular files,
+    /// no links, within the size cap); cloning one for a retry is a reference count.
+    pub files: Vec<OutFile>,
+}
+
+/// One outbox file, read and checked by delivery.
+#[derive(Debug, Clone)]
+pub struct OutFile {
+    /// Validated file name.
+    pub name: String,
+    /// Its content.
+    pub data: bytes::Bytes,
 }
 
 /// The text a channel without buttons shows for a message, card or question: a card becomes its

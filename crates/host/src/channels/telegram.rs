@@ -574,7 +574,7 @@ impl TelegramChannel {
         &self,
         chat: i64,
         thread: Option<i64>,
-        files: &[std::path::PathBuf],
+        files: &[super::OutFile],
         text: &str,
     ) -> anyhow::Result<Option<String>> {
         let (caption, rest) = if text.chars().count() <= MAX_CAPTION {
@@ -583,12 +583,10 @@ impl TelegramChannel {
             (String::new(), text.to_string())
         };
         let mut first = None;
-        for (i, path) in files.iter().enumerate() {
-            let bytes = tokio::fs::read(path).await?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".into());
+        for (i, file) in files.iter().enumerate() {
+            // Read once by delivery through protocol::beneath (checked, capped); a retry
+            // clones the reference, not the bytes.
+            let (bytes, name) = (&file.data, file.name.clone());
             let lower = name.to_lowercase();
             let photo = [".jpg", ".jpeg", ".png", ".webp"]
                 .iter()
@@ -605,7 +603,11 @@ impl TelegramChannel {
                     .text("chat_id", chat.to_string())
                     .part(
                         field,
-                        reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
+                        reqwest::multipart::Part::stream_with_length(
+                            reqwest::Body::from(bytes.clone()),
+                            bytes.len() as u64,
+                        )
+                        .file_name(name.clone()),
                     );
                 if i == 0 && !caption.is_empty() {
                     form = form.text("caption", caption.clone());

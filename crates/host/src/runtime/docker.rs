@@ -199,20 +199,11 @@ fn hand_over(spec: &RunnerSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn chown_tree(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(p)?;
-    if meta.file_type().is_symlink() {
-        return Ok(()); // never follow links out of the folder
-    }
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() != uid || meta.gid() != gid {
-        std::os::unix::fs::lchown(p, Some(uid), Some(gid))?;
-    }
-    if meta.is_dir() {
-        for e in std::fs::read_dir(p)? {
-            chown_tree(&e?.path(), uid, gid)?;
-        }
-    }
+/// The walk goes through directory fds (fchownat with AT_SYMLINK_NOFOLLOW, protocol::beneath):
+/// the agent owns what is inside and may swap a folder for a link mid-walk; a path-based walk
+/// would then chown the link's target (as root: any file on the host).
+fn chown_tree(p: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+    nanoclaw_protocol::beneath::Dir::open(p)?.chown_tree(uid, gid)?;
     Ok(())
 }
 
