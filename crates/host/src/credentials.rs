@@ -52,10 +52,11 @@ struct Upstreams {
 }
 
 impl Proxy {
-    /// Starts listening on loopback and, when given, on `also` (the container bridge), on one port.
+    /// Starts listening on loopback and on each of `also` (the container networks' gateways),
+    /// on one port.
     pub async fn start(
         settings: &Settings,
-        also: Option<IpAddr>,
+        also: impl IntoIterator<Item = IpAddr>,
         runner_host: &str,
     ) -> anyhow::Result<Arc<Self>> {
         let upstream = Upstreams {
@@ -75,16 +76,15 @@ impl Proxy {
         ))
         .await?;
         let port = loopback.local_addr()?.port();
-        let extra = match also {
-            Some(ip) => match tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await {
-                Ok(l) => Some(l),
+        let mut extra = vec![];
+        for ip in also {
+            match tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await {
+                Ok(l) => extra.push(l),
                 Err(e) => {
                     tracing::warn!(%ip, port, error = %e, "credential proxy cannot listen for containers; model calls from containers will fail");
-                    None
                 }
-            },
-            None => None,
-        };
+            }
+        }
         let proxy = Arc::new(Self {
             port,
             runner_host: runner_host.to_string(),
