@@ -165,6 +165,14 @@ fn a_fork_storm_of_orphans_leaves_bash_working() {
     let (_, out) = chat(&home, "fork away");
     let reqs = fake.received();
     assert_eq!(reqs.len(), 3, "the turn went on after the storm: {out}");
+    let storm = reqs[1].last_user_text();
+    assert!(storm.contains("storm-over"), "{storm}");
+    // Zombies that nobody reaps fill the pids limit during the storm itself.
+    assert!(
+        !storm.contains("can't fork"),
+        "zombies used up the pids limit: {}",
+        storm.lines().take(3).collect::<Vec<_>>().join(" / ")
+    );
     let after = reqs[2].last_user_text();
     assert!(
         after.contains("still-42"),
