@@ -427,7 +427,11 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     let install = eventually(Duration::from_secs(30), || {
         let sid = session_ids(&home).into_iter().next()?;
         let id = containers_of(&sid).into_iter().next()?;
-        inspect(&id)["Config"]["Labels"]["nanoclaw.install"]
+        // Listed a moment ago, possibly removed since (a finished turn's): then look again.
+        let o = docker(&["inspect", &id]);
+        serde_json::from_slice::<Vec<Value>>(&o.stdout)
+            .ok()?
+            .first()?["Config"]["Labels"]["nanoclaw.install"]
             .as_str()
             .map(str::to_string)
     })
