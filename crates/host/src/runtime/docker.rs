@@ -3,7 +3,9 @@
 //!
 //! Hardening (DESIGN §8): non-root user, every capability dropped, no-new-privileges, read-only
 //! root with a tmpfs `/tmp`, memory/cpu/pids limits, only the session's own folders mounted,
-//! inbound.db read-only on top, no secret in env or mounts.
+//! inbound.db read-only on top, no secret in env or mounts, a network where containers cannot
+//! reach each other (`network.rs`), the engine's init as PID 1 to reap zombies, and for a root
+//! host a dedicated uid that names no account.
 
 use std::collections::HashMap;
 use std::path::Path;
