@@ -54,6 +54,13 @@ fn inspect(id: &str) -> Value {
         .remove(0)
 }
 
+fn inspect_network(id: &str) -> Value {
+    let o = docker(&["network", "inspect", id]);
+    serde_json::from_slice::<Vec<Value>>(&o.stdout)
+        .unwrap()
+        .remove(0)
+}
+
 fn session_ids(home: &TestHome) -> Vec<String> {
     home.session_dirs()
         .iter()
@@ -83,6 +90,32 @@ fn message_answered_from_a_hardened_container() {
     assert!(
         !c["Config"]["User"].as_str().unwrap().starts_with("0:"),
         "never root"
+    );
+    // A root host hands the folders to a uid that names no account (uid 1000 often is one).
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        let user = c["Config"]["User"].as_str().unwrap();
+        let uid = user.split(':').next().unwrap();
+        assert_eq!(user, format!("{uid}:{uid}"));
+        let who = std::process::Command::new("getent")
+            .args(["passwd", uid])
+            .output()
+            .unwrap();
+        assert!(
+            !who.status.success(),
+            "containers run as an existing account: {}",
+            String::from_utf8_lossy(&who.stdout)
+        );
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(&home.session_dirs()[0]).unwrap().uid();
+        assert_eq!(owner.to_string(), uid, "the session folder's owner");
+    }
+    // The engine's init is PID 1 (reaps zombies); the network isolates containers.
+    assert_eq!(hc["Init"], true);
+    let net = inspect_network(hc["NetworkMode"].as_str().unwrap());
+    assert_eq!(
+        net["Options"]["com.docker.network.bridge.enable_icc"], "false",
+        "{net}"
     );
     assert_eq!(hc["CapDrop"], serde_json::json!(["ALL"]));
     assert!(hc["SecurityOpt"].to_string().contains("no-new-privileges"));
@@ -226,7 +259,23 @@ fn container_killed_mid_turn_is_retried() {
         containers_of(&sid).into_iter().next()
     })
     .expect("container started");
-    std::thread::sleep(Duration::from_millis(800));
+    // Killed once the runner holds the message (its `processing` ack), not after a guessed
+    // delay: under load a fixed 800 ms could fall before the pickup, and nothing was retried.
+    let dir = home.session_dirs().remove(0);
+    let picked = eventually(Duration::from_secs(30), || {
+        let c = rusqlite::Connection::open_with_flags(
+            dir.join("outbound.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        c.query_row(
+            "SELECT 1 FROM processing_ack WHERE status = 'processing'",
+            [],
+            |_| Ok(()),
+        )
+        .ok()
+    });
+    assert!(picked.is_some(), "the runner never picked the message up");
     assert!(docker(&["kill", &victim]).status.success());
     let o = chat.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -234,7 +283,6 @@ fn container_killed_mid_turn_is_retried() {
         String::from_utf8_lossy(&o.stdout),
         "echo: mock:sleep 3000\n"
     );
-    let dir = home.session_dirs().remove(0);
     let c = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
     let tries: i64 = c
         .query_row("SELECT tries FROM messages_in", [], |r| r.get(0))
@@ -379,7 +427,11 @@ fn sixth_session_is_queued_until_a_slot_frees() {
     let install = eventually(Duration::from_secs(30), || {
         let sid = session_ids(&home).into_iter().next()?;
         let id = containers_of(&sid).into_iter().next()?;
-        inspect(&id)["Config"]["Labels"]["nanoclaw.install"]
+        // Listed a moment ago, possibly removed since (a finished turn's): then look again.
+        let o = docker(&["inspect", &id]);
+        serde_json::from_slice::<Vec<Value>>(&o.stdout)
+            .ok()?
+            .first()?["Config"]["Labels"]["nanoclaw.install"]
             .as_str()
             .map(str::to_string)
     })

@@ -4,6 +4,10 @@
 //! placeholder token as its API key. The proxy accepts a request only when the token belongs to
 //! the session named in the path (none, or another session's, is refused), swaps in the real
 //! credential and streams the upstream response back chunk by chunk (SSE is never buffered).
+//!
+//! Only the model endpoints a runner calls are relayed ([`allowed`]): the real key also opens
+//! the provider's files, batches and admin APIs, which a hostile agent must not reach through
+//! us. Anything else is refused with 403 and an audit line, never forwarded.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -48,10 +52,11 @@ struct Upstreams {
 }
 
 impl Proxy {
-    /// Starts listening on loopback and, when given, on `also` (the container bridge), on one port.
+    /// Starts listening on loopback and on each of `also` (the container networks' gateways),
+    /// on one port.
     pub async fn start(
         settings: &Settings,
-        also: Option<IpAddr>,
+        also: impl IntoIterator<Item = IpAddr>,
         runner_host: &str,
     ) -> anyhow::Result<Arc<Self>> {
         let upstream = Upstreams {
@@ -71,16 +76,15 @@ impl Proxy {
         ))
         .await?;
         let port = loopback.local_addr()?.port();
-        let extra = match also {
-            Some(ip) => match tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await {
-                Ok(l) => Some(l),
+        let mut extra = vec![];
+        for ip in also {
+            match tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await {
+                Ok(l) => extra.push(l),
                 Err(e) => {
                     tracing::warn!(%ip, port, error = %e, "credential proxy cannot listen for containers; model calls from containers will fail");
-                    None
                 }
-            },
-            None => None,
-        };
+            }
+        }
         let proxy = Arc::new(Self {
             port,
             runner_host: runner_host.to_string(),
@@ -192,6 +196,23 @@ async fn forward(
     relay(state.0, session, provider, rest, req).await
 }
 
+/// The endpoints a runner needs, per provider: the native loops (`crates/agent/src/providers`)
+/// and Claude Code call only these (Claude Code adds `?beta=true`; queries pass through).
+/// The OpenAI-compatible base already ends in `/v1` (or the server's own prefix).
+const ALLOWED: &[(&str, &str, &str)] = &[
+    ("anthropic", "POST", "v1/messages"),
+    ("anthropic", "POST", "v1/messages/count_tokens"),
+    ("openai", "POST", "chat/completions"),
+];
+
+/// Whether `method rest` of `provider` may be relayed with the real key. `rest` is compared
+/// whole, so `v1/messages/../files` or a trailing segment is not a model call.
+pub fn allowed(provider: &str, method: &str, rest: &str) -> bool {
+    ALLOWED
+        .iter()
+        .any(|(p, m, r)| *p == provider && *m == method && *r == rest)
+}
+
 async fn relay(
     proxy: Arc<Proxy>,
     session: String,
@@ -199,6 +220,11 @@ async fn relay(
     rest: String,
     req: Request,
 ) -> Response {
+    // A client's reachability probe of the base URL: a plain answer that needs no key and
+    // relays nothing, so it is not worth an audit line.
+    if rest.is_empty() && matches!(req.method().as_str(), "HEAD" | "GET") {
+        return StatusCode::OK.into_response();
+    }
     if !proxy.authorised(&session, req.headers()) {
         tracing::warn!(session = %session, "credential proxy: missing or foreign token refused");
         return refuse(
@@ -228,6 +254,16 @@ async fn relay(
         ),
         _ => return refuse(StatusCode::NOT_FOUND, "not_found_error", "unknown provider"),
     };
+    if !allowed(&provider, req.method().as_str(), &rest) {
+        // The path is the agent's choice: logged escaped and cut, so it cannot forge lines.
+        let path: String = rest.chars().take(200).collect();
+        tracing::warn!(session = %session, provider = %provider, method = %req.method(), path = ?path, "credential proxy: endpoint not allowed, refused");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "only the model endpoints are available through the NanoClaw credential proxy",
+        );
+    }
     let mut url = format!("{}/{}", base.trim_end_matches('/'), rest);
     if let Some(q) = req.uri().query() {
         url.push('?');
@@ -249,8 +285,8 @@ async fn relay(
             headers.insert(name, v);
         }
     }
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .unwrap_or(reqwest::Method::POST);
+    // Every allowed endpoint is a POST.
+    let method = reqwest::Method::POST;
     let body = reqwest::Body::wrap_stream(req.into_body().into_data_stream());
     let upstream = match proxy
         .client

@@ -29,7 +29,7 @@ const SLIM_DOCKERFILE: &str = "FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin:/bin
 WORKDIR /workspace
-USER 1000:1000
+USER 65530:65530
 ENTRYPOINT [\"/usr/local/bin/nanoclaw-agent\"]
 ";
 
@@ -153,13 +153,13 @@ pub fn slim_context(agent_bin: &Path, busybox: &Path) -> anyhow::Result<Vec<u8>>
     append_file(
         &mut tar,
         "rootfs/etc/passwd",
-        b"root:x:0:0::/root:/bin/sh\nagent:x:1000:1000::/workspace/agent:/bin/sh\n",
+        b"root:x:0:0::/root:/bin/sh\nagent:x:65530:65530::/workspace/agent:/bin/sh\n",
         0o644,
     )?;
     append_file(
         &mut tar,
         "rootfs/etc/group",
-        b"root:x:0:\nagent:x:1000:\n",
+        b"root:x:0:\nagent:x:65530:\n",
         0o644,
     )?;
     Ok(tar.into_inner()?)
@@ -302,6 +302,59 @@ pub struct Limits {
     pub cpus: Option<f64>,
     /// Max processes.
     pub pids: Option<u64>,
+    /// Outbound reach (`"network"`: `"internet"`, the default, or `"none"`); read by
+    /// [`Limits::parse`], which fails closed.
+    #[serde(skip)]
+    pub network: Network,
+}
+
+/// Where an agent group's containers may connect to besides the host's credential proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Anywhere (web_fetch, package installs, git need it): the default.
+    #[default]
+    Internet,
+    /// Nowhere: only the host (the credential proxy) answers.
+    None,
+}
+
+impl Limits {
+    /// Reads `container_configs.limits`. What cannot be read is reported and left at the
+    /// defaults, except the network: an unreadable or unknown value means `none`, so a typo
+    /// never opens the internet to a group meant to be cut off.
+    pub fn parse(json: &str) -> (Self, Option<String>) {
+        let mut v: serde_json::Value = match serde_json::from_str(json) {
+            Ok(v) => v,
+            Err(e) => {
+                let closed = Self {
+                    network: Network::None,
+                    ..Self::default()
+                };
+                return (closed, Some(e.to_string()));
+            }
+        };
+        let mut problem = None;
+        let network = match v.as_object_mut().and_then(|o| o.remove("network")) {
+            None | Some(serde_json::Value::Null) => Network::Internet,
+            Some(serde_json::Value::String(s)) if s == "internet" => Network::Internet,
+            Some(serde_json::Value::String(s)) if s == "none" => Network::None,
+            Some(other) => {
+                problem = Some(format!(
+                    "network {other} is neither \"internet\" nor \"none\"; none used"
+                ));
+                Network::None
+            }
+        };
+        let mut limits = match serde_json::from_value::<Self>(v) {
+            Ok(l) => l,
+            Err(e) => {
+                problem.get_or_insert(e.to_string());
+                Self::default()
+            }
+        };
+        limits.network = network;
+        (limits, problem)
+    }
 }
 
 /// Most packages one agent group may add to its image.
@@ -385,7 +438,7 @@ pub fn group_dockerfile(base: &str, p: &Packages) -> anyhow::Result<String> {
             p.npm.join(" ")
         ));
     }
-    df.push_str("USER 1000:1000\nENTRYPOINT [\"/usr/local/bin/nanoclaw-agent\"]\n");
+    df.push_str("USER 65530:65530\nENTRYPOINT [\"/usr/local/bin/nanoclaw-agent\"]\n");
     Ok(df)
 }
 
@@ -441,6 +494,47 @@ mod group_tests {
             npm: vec![]
         })
         .is_err());
+    }
+
+    #[test]
+    fn limits_parse_and_the_network_fails_closed() {
+        let (l, p) = Limits::parse(r#"{"memoryMb": 256, "pids": 64, "network": "none"}"#);
+        assert_eq!(
+            (l.memory_mb, l.pids, l.network, p),
+            (Some(256), Some(64), Network::None, None)
+        );
+        assert_eq!(Limits::parse("{}"), (Limits::default(), None));
+        assert_eq!(
+            Limits::parse(r#"{"network": "internet"}"#).0.network,
+            Network::Internet
+        );
+        for bad in [
+            r#"{"network": "None"}"#,
+            r#"{"network": false}"#,
+            r#"{"network": "none", "pids": "x"}"#,
+        ] {
+            let (l, p) = Limits::parse(bad);
+            assert_eq!(l.network, Network::None, "{bad}");
+            assert!(p.is_some(), "{bad}");
+        }
+        // A column that is not JSON at all: default limits, and no internet.
+        let (l, p) = Limits::parse("nope");
+        assert_eq!((l.memory_mb, l.network), (None, Network::None));
+        assert!(p.is_some());
+    }
+
+    #[test]
+    fn images_name_the_dedicated_uid() {
+        let uid = crate::runtime::docker::DEDICATED_UID;
+        let user = format!("USER {uid}:{uid}");
+        assert!(SLIM_DOCKERFILE.contains(&user));
+        let df = group_dockerfile("nanoclaw-agent:slim", &pk(&["jq"], &[])).unwrap();
+        assert!(df.contains(&user), "{df}");
+        let full = include_str!("../../../container/Dockerfile");
+        assert!(
+            full.contains(&format!("--uid {uid}")),
+            "container/Dockerfile"
+        );
     }
 
     #[test]

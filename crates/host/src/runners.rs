@@ -461,10 +461,10 @@ async fn container_config(
     let Some((mounts_json, packages_json, limits_json)) = row else {
         return (vec![], Default::default(), Default::default());
     };
-    let limits = serde_json::from_str(&limits_json).unwrap_or_else(|e| {
-        tracing::warn!(agent_group, error = %e, "limits is not a valid {{memoryMb, cpus, pids}} object; defaults used");
-        Default::default()
-    });
+    let (limits, problem) = crate::image::Limits::parse(&limits_json);
+    if let Some(e) = problem {
+        tracing::warn!(agent_group, error = %e, "limits is not a valid {{memoryMb, cpus, pids, network}} object; defaults used where unreadable (an unreadable network means none)");
+    }
     let packages = match serde_json::from_str::<crate::image::Packages>(&packages_json) {
         Ok(p) if crate::image::validate_packages(&p).is_ok() => p,
         // `[]` is the column's empty default.

@@ -118,3 +118,122 @@ async fn adds_the_real_key_checks_the_session_and_streams() {
     assert_eq!(h["x-api-key"], "sk-ant-REAL-KEY");
     assert_eq!(h["anthropic-version"], "2023-06-01");
 }
+
+/// A fake provider that answers every method and path, recording `METHOD /path`.
+async fn catch_all(seen: Arc<Mutex<Vec<String>>>) -> String {
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {}", req.method(), req.uri()));
+            "{}"
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// One raw HTTP/1.1 request (so a `..` in the path reaches the proxy as written); the status.
+async fn raw(port: u16, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_only_the_model_endpoints() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let base = catch_all(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = nanoclaw_protocol::Home::new(dir.path());
+    std::fs::write(
+        home.env_file(),
+        "ANTHROPIC_API_KEY=sk-ant-REAL-KEY\nOPENAI_API_KEY=sk-REAL-OPENAI\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.config_file(),
+        format!("ANTHROPIC_BASE_URL = \"{base}\"\nOPENAI_BASE_URL = \"{base}/v1\"\n"),
+    )
+    .unwrap();
+    let settings = Settings::load(&home).unwrap();
+    let guard = nanoclaw_host::logging::init(&home, false).unwrap();
+    let proxy = Proxy::start(&settings, None, "127.0.0.1").await.unwrap();
+    let env: std::collections::HashMap<_, _> = proxy.runner_env("sess-a").into_iter().collect();
+    let (anthropic, openai) = (&env["ANTHROPIC_BASE_URL"], &env["OPENAI_BASE_URL"]);
+    let token = env["ANTHROPIC_API_KEY"].clone();
+    let client = reqwest::Client::new();
+    let call = |method: &str, url: String| {
+        client
+            .request(method.parse().unwrap(), url)
+            .header("x-api-key", &token)
+            .bearer_auth(&token)
+            .body("{}")
+            .send()
+    };
+
+    // What the runners call is relayed (Claude Code's `?beta=true` included).
+    for (m, u) in [
+        ("POST", format!("{anthropic}/v1/messages?beta=true")),
+        ("POST", format!("{anthropic}/v1/messages/count_tokens")),
+        ("POST", format!("{openai}/chat/completions")),
+    ] {
+        assert_eq!(call(m, u.clone()).await.unwrap().status(), 200, "{m} {u}");
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "POST /v1/messages?beta=true",
+            "POST /v1/messages/count_tokens",
+            "POST /v1/chat/completions"
+        ]
+    );
+
+    // The rest of the API the key opens is refused, never forwarded.
+    for (m, u) in [
+        ("DELETE", format!("{anthropic}/v1/files/file_123")),
+        ("GET", format!("{anthropic}/v1/files")),
+        ("POST", format!("{anthropic}/v1/messages/batches")),
+        ("GET", format!("{anthropic}/v1/messages")),
+        ("GET", format!("{anthropic}/v1/models")),
+        ("POST", format!("{anthropic}/v1/organizations/api_keys")),
+        ("POST", format!("{openai}/files")),
+        ("DELETE", format!("{openai}/models/ft-x")),
+        ("GET", format!("{openai}/chat/completions")),
+    ] {
+        assert_eq!(call(m, u.clone()).await.unwrap().status(), 403, "{m} {u}");
+    }
+    let dotdot = format!(
+        "POST /s/sess-a/anthropic/v1/messages/../files HTTP/1.1\r\nhost: x\r\nx-api-key: {token}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+    );
+    assert_eq!(raw(proxy.port(), &dotdot).await, 403, "a dot segment");
+    assert_eq!(seen.lock().unwrap().len(), 3, "{:?}", seen.lock().unwrap());
+
+    // A keyless probe of the base URL gets a plain answer and relays nothing.
+    let probe = client.head(anthropic.as_str()).send().await.unwrap();
+    assert_eq!(probe.status(), 200);
+    assert_eq!(seen.lock().unwrap().len(), 3);
+
+    drop(guard);
+    let log = std::fs::read_to_string(home.logs_dir().join("nanoclaw.log")).unwrap();
+    assert_eq!(
+        log.matches("credential proxy: endpoint not allowed, refused")
+            .count(),
+        10,
+        "{log}"
+    );
+    assert!(log.contains("/v1/files/file_123") || log.contains("v1/files/file_123"));
+    assert!(!log.contains("REAL"), "a key in the log");
+}

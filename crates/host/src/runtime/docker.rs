@@ -3,7 +3,9 @@
 //!
 //! Hardening (DESIGN §8): non-root user, every capability dropped, no-new-privileges, read-only
 //! root with a tmpfs `/tmp`, memory/cpu/pids limits, only the session's own folders mounted,
-//! inbound.db read-only on top, no secret in env or mounts.
+//! inbound.db read-only on top, no secret in env or mounts, a network where containers cannot
+//! reach each other (`network.rs`), the engine's init as PID 1 to reap zombies, and for a root
+//! host a dedicated uid that names no account.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,8 +28,12 @@ pub const DEFAULT_IMAGE: &str = "nanoclaw-agent:slim";
 pub const LABEL_INSTALL: &str = "nanoclaw.install";
 /// Label naming the session a container serves.
 pub const LABEL_SESSION: &str = "nanoclaw.session";
-/// uid:gid used inside containers when the host user is root (containers never run as root).
-pub const FALLBACK_USER: (u32, u32) = (1000, 1000);
+/// uid (and gid) of containers when the host user is root (containers never run as root): one
+/// that names no account, so the folders handed to it belong to no one who can log in. Below
+/// 65536 so engines with user namespaces (65,536 ids mapped) can run it; above systemd's
+/// dynamic users (61184–65519), outside adduser's range, and not distroless' 65532. The images
+/// name it in their passwd and USER; nothing relies on that (HOME comes from the env).
+pub const DEDICATED_UID: u32 = 65_530;
 
 /// Connects to the engine from `DOCKER_HOST` or the platform default, negotiating the API version.
 pub async fn connect() -> anyhow::Result<Docker> {
@@ -55,15 +61,90 @@ pub fn install_slug(home: &Path) -> String {
     format!("{:012x}", h & 0xffff_ffff_ffff)
 }
 
-/// The uid:gid containers run as: the host user's, or [`FALLBACK_USER`] when that is root.
+/// The uid:gid containers run as: the host user's, or for a root host a dedicated one (see
+/// [`decide_user`]), decided once by [`DockerRuntime::new`].
 pub fn container_user() -> (u32, u32) {
+    *USER.get_or_init(|| {
+        decide_user(std::env::var("NANOCLAW_CONTAINER_UID").ok().as_deref()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "no unused uid for containers");
+            (DEDICATED_UID, DEDICATED_UID)
+        })
+    })
+}
+
+static USER: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+
+/// The host user's uid:gid; for a root host `NANOCLAW_CONTAINER_UID` (uid = gid, never 0) or
+/// [`DEDICATED_UID`], refused when an account or group already has it.
+pub fn decide_user(override_uid: Option<&str>) -> anyhow::Result<(u32, u32)> {
     // SAFETY: getuid/getgid have no preconditions.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    if uid == 0 {
-        FALLBACK_USER
-    } else {
-        (uid, gid)
+    let host = unsafe { (libc::getuid(), libc::getgid()) };
+    pick_user(host, override_uid, account_of, group_of)
+}
+
+fn pick_user(
+    host: (u32, u32),
+    override_uid: Option<&str>,
+    account: impl Fn(u32) -> Option<String>,
+    group: impl Fn(u32) -> Option<String>,
+) -> anyhow::Result<(u32, u32)> {
+    if host.0 != 0 {
+        return Ok(host);
     }
+    if let Some(v) = override_uid {
+        let uid: u32 = v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("NANOCLAW_CONTAINER_UID={v:?} is not a uid"))?;
+        if uid == 0 {
+            anyhow::bail!("NANOCLAW_CONTAINER_UID=0 would run containers as root");
+        }
+        // The operator's choice (e.g. an account made for this): honoured, but said.
+        if let Some(name) = account(uid) {
+            tracing::warn!(uid, account = %name, "NANOCLAW_CONTAINER_UID is an existing account: it owns the agents' folders");
+        }
+        return Ok((uid, uid));
+    }
+    let id = DEDICATED_UID;
+    if let Some(name) = account(id).or_else(|| group(id).map(|g| format!("group {g}"))) {
+        anyhow::bail!("uid {id}, which containers of a root host run as, is taken by {name}: set NANOCLAW_CONTAINER_UID to an unused uid");
+    }
+    Ok((id, id))
+}
+
+/// The account with this uid, through NSS (so directory accounts count too).
+fn account_of(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call and the result.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out = std::ptr::null_mut();
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    // An unanswerable lookup counts as taken: better refuse than hand folders to an account.
+    if rc != 0 {
+        return Some(format!("an account (lookup failed: error {rc})"));
+    }
+    (!out.is_null()).then(|| {
+        // SAFETY: on success pw_name points into buf, NUL-terminated.
+        let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+        format!("the account {}", name.to_string_lossy())
+    })
+}
+
+fn group_of(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: as in account_of.
+    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+    let mut out = std::ptr::null_mut();
+    let rc = unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 {
+        return Some(format!("(lookup failed: error {rc})"));
+    }
+    (!out.is_null()).then(|| {
+        // SAFETY: on success gr_name points into buf, NUL-terminated.
+        unsafe { std::ffi::CStr::from_ptr(gr.gr_name) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 /// Runs runners as containers.
@@ -75,6 +156,7 @@ pub struct DockerRuntime {
     memory: i64,
     nano_cpus: i64,
     pids: i64,
+    networks: super::network::Networks,
 }
 
 impl DockerRuntime {
@@ -90,6 +172,12 @@ impl DockerRuntime {
         if docker.inspect_image(&image).await.is_err() {
             anyhow::bail!("image {image} not found: build it with `nanoclaw image build --slim`");
         }
+        // Decided before any container starts (NSS lookups may block).
+        let uid = settings.get("NANOCLAW_CONTAINER_UID");
+        let user = tokio::task::spawn_blocking(move || decide_user(uid.as_deref())).await??;
+        let user = *USER.get_or_init(|| user);
+        tracing::info!(uid = user.0, gid = user.1, "containers run as");
+        let networks = super::network::Networks::ensure(&docker).await?;
         Ok(Self {
             docker,
             image,
@@ -98,6 +186,7 @@ impl DockerRuntime {
             memory: settings.u64("NANOCLAW_CONTAINER_MEMORY_MB", 1024) as i64 * 1024 * 1024,
             nano_cpus: (settings.u64("NANOCLAW_CONTAINER_CPUS_MILLI", 1000) as i64) * 1_000_000,
             pids: settings.u64("NANOCLAW_CONTAINER_PIDS", 256) as i64,
+            networks,
         })
     }
 
@@ -109,6 +198,7 @@ impl DockerRuntime {
     /// The create body for a session (pure: tested without an engine).
     pub fn spec(&self, spec: &RunnerSpec, image: &str) -> ContainerCreateBody {
         let (uid, gid) = container_user();
+        let net = self.networks.of(spec.limits.network);
         let binds: Vec<String> = [
             format!("{}:/workspace:rw", spec.session_dir.display()),
             format!(
@@ -165,8 +255,13 @@ impl DockerRuntime {
                         .map_or(self.nano_cpus, |c| (c * 1e9) as i64),
                 ),
                 pids_limit: Some(spec.limits.pids.map_or(self.pids, |p| p as i64)),
-                extra_hosts: Some(vec!["host.docker.internal:host-gateway".into()]),
-                init: Some(false),
+                // Its own network's gateway, where the credential proxy listens (`host-gateway`
+                // would name the default bridge's, which the internal network cannot reach).
+                network_mode: Some(net.id.clone()),
+                extra_hosts: Some(vec![format!("host.docker.internal:{}", net.gateway)]),
+                // The engine's init as PID 1 reaps orphaned zombies, which would otherwise fill
+                // the pids limit until the agent cannot fork.
+                init: Some(true),
                 ..Default::default()
             }),
             ..Default::default()
@@ -177,16 +272,6 @@ impl DockerRuntime {
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
         let _ = self.docker.remove_container(name, Some(opts)).await;
     }
-}
-
-/// The bridge gateway: as configured, else the subnet's first address (Docker's default, and
-/// what older engines leave out of the IPAM answer).
-fn gateway_of(gateway: Option<String>, subnet: Option<String>) -> Option<std::net::IpAddr> {
-    if let Some(ip) = gateway.and_then(|g| g.parse().ok()) {
-        return Some(ip);
-    }
-    let net: std::net::Ipv4Addr = subnet?.split('/').next()?.parse().ok()?;
-    Some(std::net::Ipv4Addr::from(u32::from(net) + 1).into())
 }
 
 /// Gives the container user the session and agent folders (the host may be root; the container
@@ -252,21 +337,13 @@ impl Runtime for DockerRuntime {
         }))
     }
 
-    async fn host_endpoint(&self) -> (Option<std::net::IpAddr>, String) {
-        // Containers on the default bridge reach the host at the bridge's gateway address,
-        // which `host.docker.internal:host-gateway` names inside the container.
-        let gw = self
-            .docker
-            .inspect_network("bridge", None)
-            .await
-            .ok()
-            .and_then(|n| {
-                n.ipam?
-                    .config?
-                    .into_iter()
-                    .find_map(|c| gateway_of(c.gateway, c.subnet))
-            });
-        (gw, "host.docker.internal".into())
+    async fn host_endpoint(&self) -> (Vec<std::net::IpAddr>, String) {
+        // Each container's `host.docker.internal` is its network's gateway.
+        let n = &self.networks;
+        (
+            vec![n.open.gateway, n.internal.gateway],
+            "host.docker.internal".into(),
+        )
     }
 
     async fn cleanup_orphans(&self) -> anyhow::Result<()> {
@@ -349,16 +426,46 @@ impl RunnerHandle for ContainerHandle {
 
 #[cfg(test)]
 mod tests {
+    use super::{pick_user, DEDICATED_UID};
+
     #[test]
-    fn gateway_from_config_or_subnet() {
+    fn a_root_host_runs_containers_as_an_unused_uid() {
+        let none = |_: u32| None;
+        let d = (DEDICATED_UID, DEDICATED_UID);
         assert_eq!(
-            super::gateway_of(Some("10.1.0.254".into()), None),
-            Some("10.1.0.254".parse().unwrap())
+            pick_user((1001, 1002), None, none, none).unwrap(),
+            (1001, 1002)
         );
         assert_eq!(
-            super::gateway_of(None, Some("172.17.0.0/16".into())),
-            Some("172.17.0.1".parse().unwrap())
+            pick_user((1001, 1002), Some("5000"), none, none).unwrap(),
+            (1001, 1002)
         );
-        assert_eq!(super::gateway_of(None, Some("fd00::/64".into())), None);
+        assert_eq!(pick_user((0, 0), None, none, none).unwrap(), d);
+        let taken = |u: u32| (u == DEDICATED_UID).then(|| "the account bob".to_string());
+        let e = pick_user((0, 0), None, taken, none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bob") && e.contains("NANOCLAW_CONTAINER_UID"),
+            "{e}"
+        );
+        let g = |u: u32| (u == DEDICATED_UID).then(|| "staff".to_string());
+        assert!(
+            pick_user((0, 0), None, none, g).is_err(),
+            "a group has the id"
+        );
+        assert_eq!(
+            pick_user((0, 0), Some("70000"), none, none).unwrap(),
+            (70000, 70000)
+        );
+        assert!(pick_user((0, 0), Some("0"), none, none).is_err(), "root");
+        assert!(pick_user((0, 0), Some("x"), none, none).is_err());
+    }
+
+    #[test]
+    fn the_real_lookup_finds_root_and_not_the_dedicated_uid() {
+        assert_eq!(super::account_of(0).as_deref(), Some("the account root"));
+        // This machine has no account with it (the default would be refused otherwise).
+        assert_eq!(super::account_of(DEDICATED_UID), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Runtimes start a session's runner: `process` (a child process) now, Docker next.
 
 pub mod docker;
+pub mod network;
 pub mod process;
 pub mod sandbox;
 
@@ -96,10 +97,10 @@ pub trait Runtime: Send + Sync {
     }
     /// Starts a runner.
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>>;
-    /// Where runners reach the host: an extra address the host must listen on (for the
+    /// Where runners reach the host: extra addresses the host must listen on (for the
     /// credential proxy) and the host name runners use for it.
-    async fn host_endpoint(&self) -> (Option<std::net::IpAddr>, String) {
-        (None, "127.0.0.1".into())
+    async fn host_endpoint(&self) -> (Vec<std::net::IpAddr>, String) {
+        (vec![], "127.0.0.1".into())
     }
     /// Removes runners of this install left by a previous host.
     async fn cleanup_orphans(&self) -> anyhow::Result<()> {
