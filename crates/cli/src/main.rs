@@ -151,8 +151,11 @@ fn pair(home: Home, channel: &str) -> anyhow::Result<ExitCode> {
     let code = db.with(|c| nanoclaw_host::pairing::issue(c, channel))?;
     println!("{code}");
     eprintln!(
-        "Send this code to your bot in a direct message on {channel} within {} minutes: the sender becomes the owner.",
-        nanoclaw_host::pairing::VALID_MINUTES
+        "Send this code to your bot in a direct message on {channel} within {} minutes: the sender becomes the owner. \
+         {} wrong codes lock a sender out and {} from anyone burn the code (run `nanoclaw pair {channel}` again then).",
+        nanoclaw_host::pairing::VALID_MINUTES,
+        nanoclaw_host::pairing::MAX_TRIES_PER_SENDER,
+        nanoclaw_host::pairing::MAX_TRIES_PER_CODE
     );
     Ok(ExitCode::SUCCESS)
 }

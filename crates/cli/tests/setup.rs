@@ -112,6 +112,20 @@ fn non_interactive_with_flags() {
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("send this code to your bot"), "{out}");
+    // Long enough to resist guessing (12 symbols without look-alikes, in groups of four).
+    let code = out
+        .lines()
+        .skip_while(|l| !l.contains("send this code to your bot"))
+        .nth(1)
+        .unwrap_or_default()
+        .trim();
+    assert_eq!(code.len(), 14, "{out}");
+    assert!(
+        code.split('-').all(|g| g.len() == 4
+            && g.bytes()
+                .all(|b| nanoclaw_host::pairing::ALPHABET.contains(&b))),
+        "{code}"
+    );
 }
 
 /// A child on a pseudo-terminal; everything it prints is collected.

@@ -255,7 +255,7 @@ fn pairing_code_makes_the_sender_owner_and_wires_the_dm() {
     let o = home.run(&["pair", "telegram"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let code = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert_eq!(code.len(), 6);
+    assert_eq!(code.len(), 14, "XXXX-XXXX-XXXX: {code}");
     // A wrong code in a DM, and the right code in a group, do nothing.
     fake.message(321, "private", 77, "000000x", None);
     fake.message(-100321, "group", 78, &code, None);
@@ -511,14 +511,18 @@ fn question_card_round_trip_through_a_button_press() {
     assert!(data.len() <= 64);
     let mid = card["_message_id"].as_i64().unwrap();
     // Persisted in v2's normalised shape, so a v2 install reads it (and we read v2's).
-    let stored: String = home
-        .central()
-        .query_row(
-            "SELECT options_json FROM pending_questions WHERE question_id = 'q-drink'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    // The record is written just after the send: wait for it.
+    let stored: String = eventually(Duration::from_secs(10), || {
+        home.central()
+            .query_row(
+                "SELECT q.options_json FROM pending_questions q JOIN question_cards c USING (question_id)
+                 WHERE c.agent_question_id = 'q-drink'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()
+    })
+    .expect("question recorded under the agent's id");
     assert_eq!(
         serde_json::from_str::<Value>(&stored).unwrap()[1],
         json!({"label": "Coffee", "selectedLabel": "☕ Coffee it is", "value": "coffee"})
@@ -650,6 +654,15 @@ fn expired_question_and_numbered_text_reply() {
             .find(|m| m["reply_markup"].is_object())
     })
     .expect("card sent");
+    // The record follows the send: the reply must not overtake it.
+    eventually(Duration::from_secs(10), || {
+        home.central()
+            .query_row("SELECT 1 FROM pending_questions", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .ok()
+    })
+    .expect("question recorded");
     fake.message(555, "private", 42, "2", None);
     let a = eventually(Duration::from_secs(10), || {
         answer_rows(&dir).into_iter().next()
@@ -670,7 +683,11 @@ fn expired_question_and_numbered_text_reply() {
     })
     .expect("second card sent");
     std::thread::sleep(Duration::from_millis(1800));
-    fake.press(555, 42, card["_message_id"].as_i64().unwrap(), "q|q-2|0");
+    let data = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fake.press(555, 42, card["_message_id"].as_i64().unwrap(), &data);
     let refused = eventually(Duration::from_secs(10), || {
         fake.calls("answerCallbackQuery").into_iter().find(|c| {
             c["text"]

@@ -294,10 +294,71 @@ async fn update_task(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) 
     Ok(Reply::Done(json!(format!("task {shown} updated"))))
 }
 
+/// Longest display name of an agent an agent creates (characters).
+pub const MAX_AGENT_NAME: usize = 64;
+/// Largest `instructions` of `create_agent` (bytes): a CLAUDE.md, not a dump.
+pub const MAX_INSTRUCTIONS: usize = 16 * 1024;
+/// Folders no agent group may have: `groups/global` is every agent's shared, read-only memory.
+const RESERVED_FOLDERS: &[&str] = &["global"];
+
+/// Characters a name or instructions may not carry: controls (newlines only in instructions)
+/// and the invisible bidi/format marks that make text read differently than it is.
+fn forbidden(c: char, multiline: bool) -> bool {
+    (c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Validates `create_agent` input (DESIGN §3: a folder an agent names is untrusted): the
+/// display name, the folder made from it, and the instructions. Returns (name, folder).
+fn agent_name(p: &Value) -> Result<(String, String), String> {
+    let raw = p.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("name is required".into());
+    }
+    if name.chars().count() > MAX_AGENT_NAME {
+        return Err(format!("name is longer than {MAX_AGENT_NAME} characters"));
+    }
+    if name.chars().any(|c| forbidden(c, false)) {
+        return Err("name contains control or invisible characters".into());
+    }
+    if name.contains(['/', '\\']) || name.contains("..") {
+        return Err("name must not contain a path (no '/', '\\' or '..')".into());
+    }
+    let folder = nanoclaw_protocol::names::normalize_folder(name).map_err(|e| e.to_string())?;
+    if RESERVED_FOLDERS.contains(&folder.as_str()) {
+        return Err(format!(
+            "the folder {folder:?} is reserved (groups/{folder} is memory shared by every agent); pick another name"
+        ));
+    }
+    Ok((name.to_string(), folder))
+}
+
+fn agent_instructions(p: &Value) -> Result<Option<String>, String> {
+    let Some(i) = text(p, "instructions") else {
+        return Ok(None);
+    };
+    if i.len() > MAX_INSTRUCTIONS {
+        return Err(format!(
+            "instructions are {} bytes; the limit is {MAX_INSTRUCTIONS}",
+            i.len()
+        ));
+    }
+    let i = i.replace("\r\n", "\n");
+    if i.chars().any(|c| forbidden(c, true)) {
+        return Err("instructions contain control or invisible characters".into());
+    }
+    Ok(Some(i))
+}
+
+/// `create_agent`: a new agent group whose name and instructions land only in its own, new
+/// folder (`groups/<folder>/CLAUDE.md`, written as data, never through a link); the folder may
+/// not exist yet, so no agent can write into another's folder or into `groups/global`.
 async fn create_agent(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> Outcome {
-    let name = text(p, "name").ok_or("name is required")?;
-    let folder = nanoclaw_protocol::names::normalize_folder(&name).map_err(|e| e.to_string())?;
-    let instructions = text(p, "instructions");
+    let checked = agent_name(p).and_then(|(n, f)| Ok((n, f, agent_instructions(p)?)));
+    let (name, folder, instructions) = checked.inspect_err(|e| {
+        tracing::warn!(session = %sess.id, error = %e, "create_agent refused: bad input");
+    })?;
     let creator = sess.agent_group_id.clone();
     let home = host.home.clone();
     let (f2, n2) = (folder.clone(), name.clone());
@@ -307,36 +368,87 @@ async fn create_agent(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value)
             if db::agent_groups::by_folder(c, &f2)?.is_some() {
                 return Ok(Err(format!("an agent with folder {f2:?} already exists")));
             }
-            let me = db::agent_groups::get(c, &creator)?.ok_or_else(|| anyhow::anyhow!("creator group is gone"))?;
-            let g = db::agent_groups::create(c, &n2, &f2)?;
-            let now = nanoclaw_protocol::time::now();
-            // Destinations both ways, so each can address the other by folder name.
-            for (from, local, to) in [(&me.id, &g.folder, &g.id), (&g.id, &me.folder, &me.id)] {
-                c.execute(
-                    "INSERT OR IGNORE INTO agent_destinations(agent_group_id, local_name, target_type, target_id, created_at) VALUES (?1, ?2, 'agent', ?3, ?4)",
-                    params![from, local, to, now],
-                )?;
+            let dir = home.group_dir(&f2)?;
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                return Ok(Err(format!("the folder groups/{f2} already exists on disk; pick another name")));
             }
-            let dir = home.group_dir(&g.folder)?;
-            std::fs::create_dir_all(&dir)?;
-            Ok(Ok(g))
+            // One unit: the group, its destinations and its folder, or nothing.
+            db::atomic(c, |c| {
+                let me = db::agent_groups::get(c, &creator)?.ok_or_else(|| anyhow::anyhow!("creator group is gone"))?;
+                let g = db::agent_groups::create(c, &n2, &f2)?;
+                let now = nanoclaw_protocol::time::now();
+                // Destinations both ways, so each can address the other by folder name.
+                for (from, local, to) in [(&me.id, &g.folder, &g.id), (&g.id, &me.folder, &me.id)] {
+                    c.execute(
+                        "INSERT OR IGNORE INTO agent_destinations(agent_group_id, local_name, target_type, target_id, created_at) VALUES (?1, ?2, 'agent', ?3, ?4)",
+                        params![from, local, to, now],
+                    )?;
+                }
+                if let Some(parent) = dir.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                // create_dir, not create_dir_all: fails on anything already there, a link included.
+                std::fs::create_dir(&dir)?;
+                if let Some(i) = &instructions {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(dir.join("CLAUDE.md"))?;
+                    f.write_all(format!("# {}\n\n{i}\n", g.name).as_bytes())?;
+                }
+                Ok(g)
+            })
+            .map(Ok)
         })
         .await
         .map_err(|e| e.to_string())??;
-    if let Some(i) = instructions {
-        let dir = host
-            .home
-            .group_dir(&created.folder)
-            .map_err(|e| e.to_string())?;
-        std::fs::write(
-            dir.join("CLAUDE.md"),
-            format!("# {}\n\n{i}\n", created.name),
-        )
-        .map_err(|e| e.to_string())?;
-    }
     let _ = host.refresh_projections().await;
+    tracing::info!(session = %sess.id, folder = %created.folder, "agent created by an agent");
     Ok(Reply::Done(json!(format!(
         "created agent {} (destination name {:?}); talk to it with send_to_agent",
         created.name, created.folder
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_names_are_checked_before_they_become_folders() {
+        let name = |n: &str| agent_name(&json!({ "name": n }));
+        assert_eq!(name("Research Helper").unwrap().1, "research-helper");
+        for bad in [
+            "Global",
+            "../global",
+            " global ",
+            "../../etc",
+            "a/b",
+            "x\\y",
+            "evil\nname",
+            "bell\u{7}",
+            "rtl\u{202e}txt",
+            "",
+            "   ",
+        ] {
+            assert!(name(bad).is_err(), "{bad:?}");
+        }
+        assert!(name(&"a".repeat(MAX_AGENT_NAME + 1)).is_err());
+        assert!(name(&"a".repeat(MAX_AGENT_NAME)).is_ok());
+    }
+
+    #[test]
+    fn instructions_are_capped_and_plain_text() {
+        let ins = |i: &str| agent_instructions(&json!({ "instructions": i }));
+        assert_eq!(
+            ins("line 1\r\nline 2\tx").unwrap().unwrap(),
+            "line 1\nline 2\tx"
+        );
+        assert!(ins("bad \u{1b}[2J escape").is_err());
+        assert!(ins(&"x".repeat(MAX_INSTRUCTIONS + 1)).is_err());
+        assert_eq!(ins("").unwrap(), None);
+    }
 }

@@ -56,7 +56,7 @@ pub async fn target(
             }
         }
     }
-    let allowed = host.route_allowed(from, "agent", to_group).await?;
+    let allowed = host.route_allowed(from, "agent", to_group, None).await?;
     Ok(allowed.then(|| Target::Agent(to_group.to_string())))
 }
 

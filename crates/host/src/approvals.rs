@@ -1,7 +1,9 @@
 //! Self-modification approvals (DESIGN §6): an agent's `install_packages`, `add_mcp_server` or
 //! `request_rebuild` waits in `pending_approvals` while a card (Approve / Reject) goes to the
 //! first approver reachable by DM — scoped admins, then global admins, then owners. The card
-//! is a question (id `appr-…`), so buttons and numbered replies work as for any question. On
+//! is a question of kind `Approval` (id `appr-…`, made by the host), so buttons and numbered
+//! replies work as for any question, but only that approver or an admin of the agent group
+//! (owners count) can decide it (`questions::authorize`). On
 //! approval the agent group's container config changes (its image is rebuilt from the new
 //! package set at the next start) and the session's runner restarts; either way the agent is
 //! told the outcome with a system message.
@@ -15,7 +17,8 @@ use serde_json::{json, Value};
 use crate::channels::OutboundItem;
 use crate::{db, Host};
 
-/// Prefix of approval question ids.
+/// Prefix of approval ids (for people reading logs: what a card decides is its recorded
+/// kind, never its id's shape).
 pub const PREFIX: &str = "appr-";
 /// How long a request waits for an approver (`NANOCLAW_APPROVAL_TTL_MS`, default 7 days).
 pub fn ttl(host: &Host) -> chrono::Duration {
@@ -153,13 +156,18 @@ pub async fn request(
         nanoclaw_protocol::content::QuestionOption::normalize_all(&OPTIONS.map(|o| json!(o)));
     crate::questions::record(
         host,
-        &sess.id,
-        &approval,
-        &approval,
-        &question,
-        &options,
-        (&ct, &pid, None),
-        sent,
+        crate::questions::NewCard {
+            id: &approval,
+            session_id: &sess.id,
+            message_out_id: &approval,
+            agent_question_id: None,
+            kind: crate::questions::Kind::Approval,
+            for_user: Some(&approver),
+            question: &question,
+            options: &options,
+            route: (&ct, &pid, None),
+            platform_message_id: sent,
+        },
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -736,7 +736,10 @@ async fn deliver_one(
             }
         };
     }
-    if !host.route_allowed(sess, &ct, &pid).await? {
+    if !host
+        .route_allowed(sess, &ct, &pid, row.thread_id.as_deref())
+        .await?
+    {
         let why = format!("{ct}:{pid} is not one of your destinations");
         return dropped(host, sess, row, &why).await;
     }
@@ -786,6 +789,25 @@ async fn deliver_one(
             tokio::task::spawn_blocking(move || platform_message_of(&dir, &m)).await??
         }
         _ => None,
+    };
+    // The agent's question id is its own (DESIGN §3): the card carries a host-made id, so no
+    // agent can name an approval or another session's question; its id comes back in the answer.
+    let (content, agent_question_id) = match content {
+        Outbound::AskQuestion {
+            question_id,
+            title,
+            question,
+            options,
+        } => (
+            Outbound::AskQuestion {
+                question_id: crate::questions::new_id(),
+                title,
+                question,
+                options,
+            },
+            Some(question_id),
+        ),
+        other => (other, None),
     };
     let item = OutboundItem {
         message_out_id: row.id.clone(),
@@ -838,13 +860,20 @@ async fn deliver_one(
                 let shown = if question.is_empty() { title } else { question };
                 if let Err(e) = crate::questions::record(
                     host,
-                    &sess.id,
-                    &row.id,
-                    question_id,
-                    shown,
-                    &nanoclaw_protocol::content::QuestionOption::normalize_all(options),
-                    (&ct, &item.platform_id, item.thread_id.as_deref()),
-                    pmid.clone(),
+                    crate::questions::NewCard {
+                        id: question_id,
+                        session_id: &sess.id,
+                        message_out_id: &row.id,
+                        agent_question_id: agent_question_id.as_deref(),
+                        kind: crate::questions::Kind::Question,
+                        for_user: None,
+                        question: shown,
+                        options: &nanoclaw_protocol::content::QuestionOption::normalize_all(
+                            options,
+                        ),
+                        route: (&ct, &item.platform_id, item.thread_id.as_deref()),
+                        platform_message_id: pmid.clone(),
+                    },
                 )
                 .await
                 {

@@ -99,12 +99,23 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             notice: None,
         });
     }
-    if let Some(out) = answer_open_question(host, &ev).await? {
-        return Ok(out);
-    }
+    // Questions are consulted only for a sender the chat admits (inside `plan`, after the
+    // policy): a stranger's "1" is dropped as any stranger's message is.
     let h = host.clone();
     let ev2 = ev.clone();
-    let (plans, dropped) = host.db.call(move |c| plan(&h, c, &ev2)).await?;
+    let (plans, dropped) = match host.db.call(move |c| plan(&h, c, &ev2, true)).await? {
+        Planned::Route(plans, dropped) => (plans, dropped),
+        Planned::Answer(q, index) => {
+            if let Some(out) = answer_open_question(host, &ev, *q, index).await? {
+                return Ok(out);
+            }
+            let (h, ev2) = (host.clone(), ev.clone());
+            match host.db.call(move |c| plan(&h, c, &ev2, false)).await? {
+                Planned::Route(plans, dropped) => (plans, dropped),
+                Planned::Answer(..) => unreachable!("plan without answers never answers"),
+            }
+        }
+    };
     if dropped.as_deref() == Some(PAIRED) {
         host.notify(
             &ev.channel_type,
@@ -245,24 +256,19 @@ fn with_attachments(
 }
 
 /// A numbered (or exact-label) reply to the chat's open question is its answer — the way
-/// questions work on channels without buttons. Only the asked chat can answer.
+/// questions work on channels without buttons. Only the asked chat (and thread) can answer,
+/// and only a sender `questions::authorize` lets through; a refused or stale answer is routed
+/// as the ordinary message it then is (None).
 async fn answer_open_question(
     host: &Arc<Host>,
     ev: &InboundEvent,
+    q: crate::questions::Open,
+    index: usize,
 ) -> anyhow::Result<Option<RouteOutcome>> {
-    if ev.text.len() > 200 {
-        return Ok(None);
-    }
-    let Some(q) = crate::questions::latest_in_chat(host, &ev.channel_type, &ev.platform_id).await?
-    else {
-        return Ok(None);
-    };
-    let Some(index) = crate::questions::choice_from_text(&ev.text, &q.options) else {
-        return Ok(None);
-    };
     let (choice, message_id) =
         match crate::questions::answer(host, &q, index, &user_id(ev), &ev.sender_name).await {
             Ok(c) => c,
+            Err(crate::questions::AnswerError::Other(e)) => return Err(e),
             Err(e) => {
                 tracing::debug!(error = %e, "text reply was not an answer after all");
                 return Ok(None);
@@ -295,12 +301,22 @@ fn user_id(ev: &InboundEvent) -> String {
     format!("{}:{}", ev.channel_type, ev.sender_handle)
 }
 
-/// The decision part, under the central DB lock (atomic session creation).
+/// What `plan` decided.
+enum Planned {
+    /// Rows to write (and why nothing engaged, if so).
+    Route(Vec<Plan>, Option<String>),
+    /// An admitted sender's reply that picks an option of the chat's open question.
+    Answer(Box<crate::questions::Open>, usize),
+}
+
+/// The decision part, under the central DB lock (atomic session creation). `answers`: whether
+/// a reply to an open question is taken as its answer (false once the answer was refused).
 fn plan(
     host: &Host,
     c: &mut Connection,
     ev: &InboundEvent,
-) -> anyhow::Result<(Vec<Plan>, Option<String>)> {
+    answers: bool,
+) -> anyhow::Result<Planned> {
     let (mg, _) = db::messaging_groups::find_or_create(
         c,
         &ev.channel_type,
@@ -311,7 +327,7 @@ fn plan(
     let user = user_id(ev);
     db::users::ensure(c, &user, &ev.channel_type, Some(&ev.sender_name))?;
     if crate::pairing::try_pair(c, ev, &mg.id, &user)? {
-        return Ok((vec![], Some(PAIRED.into())));
+        return Ok(Planned::Route(vec![], Some(PAIRED.into())));
     }
     let wirings = db::wirings::for_messaging_group(c, &mg.id)?;
     let audit = |c: &Connection, reason: Reason, ag: Option<&str>| {
@@ -329,7 +345,10 @@ fn plan(
     if wirings.is_empty() {
         audit(c, Reason::UnknownChat, None)?;
         tracing::info!(channel = %ev.channel_type, platform = %ev.platform_id, "message from an unwired chat dropped");
-        return Ok((vec![], Some("this chat is not wired to any agent".into())));
+        return Ok(Planned::Route(
+            vec![],
+            Some("this chat is not wired to any agent".into()),
+        ));
     }
     if !db::users::is_known_in_chat(c, &user, &mg.id)? {
         match mg.unknown_sender_policy.as_str() {
@@ -350,7 +369,7 @@ fn plan(
                     ],
                 )?;
                 tracing::info!(sender = %user, "unknown sender parked for approval");
-                return Ok((
+                return Ok(Planned::Route(
                     vec![],
                     Some("your message is waiting for an admin's approval".into()),
                 ));
@@ -358,11 +377,22 @@ fn plan(
             _ => {
                 audit(c, Reason::UnknownSender, None)?;
                 tracing::info!(sender = %user, chat = %mg.id, "unknown sender dropped (strict)");
-                return Ok((
+                return Ok(Planned::Route(
                     vec![],
                     Some("you are not allowed to talk to this agent".into()),
                 ));
             }
+        }
+    }
+    if answers {
+        if let Some((q, index)) = crate::questions::text_answer(
+            c,
+            &ev.channel_type,
+            &ev.platform_id,
+            ev.thread_id.as_deref(),
+            &ev.text,
+        )? {
+            return Ok(Planned::Answer(Box::new(q), index));
         }
     }
     let mut plans = Vec::new();
@@ -403,7 +433,7 @@ fn plan(
         let session = sessions::resolve(c, &host.home, &w, ev.thread_id.as_deref())?;
         plans.push(Plan { session, trigger });
     }
-    Ok((plans, None))
+    Ok(Planned::Route(plans, None))
 }
 
 fn sticky(c: &Connection, wiring: &str, thread: &str) -> rusqlite::Result<bool> {

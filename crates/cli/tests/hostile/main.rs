@@ -6,6 +6,7 @@
 //!
 //! One module per area; `support` holds the homes, the scripted fake model and the checks.
 
+mod access;
 mod containers;
 mod fs;
 mod sandbox;

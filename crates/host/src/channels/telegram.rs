@@ -496,8 +496,11 @@ impl TelegramChannel {
         let mut notice = "This question is no longer open.".to_string();
         if let Some((qid, index)) = parsed {
             match crate::questions::get(host, &qid).await {
+                // The press must come from the card itself: its chat and its message.
                 Ok(Some(q))
-                    if chat.map(|c| format!("telegram:{c}")) == Some(q.platform_id.clone()) =>
+                    if chat.map(|c| format!("telegram:{c}")) == Some(q.platform_id.clone())
+                        && (q.platform_message_id.is_none()
+                            || q.platform_message_id == message_id.map(|m| m.to_string())) =>
                 {
                     let name = from["first_name"]
                         .as_str()
@@ -505,6 +508,7 @@ impl TelegramChannel {
                         .unwrap_or("someone")
                         .to_string();
                     let sender = format!("telegram:{}", from["id"].as_i64().unwrap_or_default());
+                    // Who may answer is checked in `questions::answer` (and logged there).
                     match crate::questions::answer(host, &q, index, &sender, &name).await {
                         Ok((choice, _)) => {
                             notice = format!("✓ {}", choice.label);
@@ -516,11 +520,20 @@ impl TelegramChannel {
                                 }
                             }
                         }
+                        Err(crate::questions::AnswerError::NotAllowed(_)) => {
+                            notice = "You are not allowed to answer this.".to_string();
+                        }
                         Err(e) => tracing::debug!(error = %e, "button press not taken"),
                     }
                 }
-                Ok(_) => {
-                    // Expired or from another chat: close the card so nobody presses again.
+                Ok(Some(q)) => {
+                    // Callback data naming a card it was not pressed on (a forged press):
+                    // nothing is answered and the real card is left as it is.
+                    tracing::warn!(question = %q.question_id, chat = ?chat, "answer refused: button press from outside its card");
+                    notice = "You are not allowed to answer this.".to_string();
+                }
+                Ok(None) => {
+                    // Expired or answered: close the card so nobody presses again.
                     if let (Some(c), Some(m)) = (chat, message_id) {
                         let _ = self
                             .call("editMessageReplyMarkup", &json!({"chat_id": c, "message_id": m, "reply_markup": {"inline_keyboard": []}}))

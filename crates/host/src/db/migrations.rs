@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "question_cards",
         include_str!("sql/004_question_cards.sql"),
     ),
+    (
+        5,
+        "question_owners",
+        include_str!("sql/005_question_owners.sql"),
+    ),
 ];
 
 /// Applies every migration the DB has not seen.
