@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use nanoclaw_host::control::args::{self, Command, Parsed};
-use nanoclaw_host::control::{self, resources, Request, Resource, Response, Verb};
+use nanoclaw_host::control::{self, Request, Resource, Response, Verb};
 use nanoclaw_host::db::Db;
 use nanoclaw_protocol::Home;
 use serde_json::{Map, Value};
@@ -203,6 +203,7 @@ fn record(res: &Resource, row: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nanoclaw_host::control::resources;
     use serde_json::json;
 
     #[test]
