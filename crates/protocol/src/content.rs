@@ -426,6 +426,15 @@ mod tests {
     }
 
     #[test]
+    fn unknown_numbers_survive_a_round_trip_exactly() {
+        // Found by the content fuzz target: without serde_json's float_roundtrip, this came
+        // back one ULP off (3.5555559199994363e40 → 3.555555919999436e40).
+        let raw = r#"{"op":35555559199994355555591999949775559999555,"text":"x","f":0.30000000000000004}"#;
+        let first = Inbound::parse("chat", raw).unwrap();
+        assert_eq!(Inbound::parse("chat", &first.to_json()).unwrap(), first);
+    }
+
+    #[test]
     fn bad_content_is_an_error_not_a_panic() {
         assert!(Inbound::parse("chat", "{not json").is_err());
         assert!(Inbound::parse("telepathy", "{}").is_err());

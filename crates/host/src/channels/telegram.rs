@@ -58,6 +58,18 @@ pub enum ApiError {
     Transport(String),
 }
 
+/// A question button's callback_data: the option's index, not its value, so it fits 64 bytes.
+pub fn callback_data(question_id: &str, index: usize) -> String {
+    format!("q|{question_id}|{index}")
+}
+
+/// The question id and option index of a button press (callback_data is client-supplied: any
+/// string may arrive). Question ids may hold `|`; the index is after the last one.
+pub fn callback_answer(data: &str) -> Option<(&str, usize)> {
+    let (q, i) = data.strip_prefix("q|")?.rsplit_once('|')?;
+    Some((q, i.parse().ok()?))
+}
+
 /// The emoji as Telegram spells reactions: models write "❤️" (with the emoji variation
 /// selector), Telegram only knows "❤". Telegram itself decides which emoji it allows.
 pub fn reaction(emoji: &str) -> String {
@@ -489,10 +501,7 @@ impl TelegramChannel {
         let chat = cb["message"]["chat"]["id"].as_i64();
         let message_id = cb["message"]["message_id"].as_i64();
         let from = &cb["from"];
-        let parsed = data
-            .strip_prefix("q|")
-            .and_then(|r| r.rsplit_once('|'))
-            .and_then(|(q, i)| Some((q.to_string(), i.parse::<usize>().ok()?)));
+        let parsed = callback_answer(data).map(|(q, i)| (q.to_string(), i));
         let mut notice = "This question is no longer open.".to_string();
         if let Some((qid, index)) = parsed {
             match crate::questions::get(host, &qid).await {
@@ -568,7 +577,7 @@ impl TelegramChannel {
             .iter()
             .enumerate()
             .map(|(i, o)| {
-                let data = format!("q|{question_id}|{i}");
+                let data = callback_data(question_id, i);
                 (data.len() <= MAX_CALLBACK_DATA)
                     .then(|| json!([{"text": o.label, "callback_data": data}]))
             })

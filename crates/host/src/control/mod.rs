@@ -9,6 +9,7 @@
 //! - [`hooks`]: entity rules that live in `db::*` helpers (folders, wirings, roles…).
 //! - [`server`]: the JSON-lines socket server.
 
+pub mod args;
 pub mod crud;
 pub mod hooks;
 pub mod resources;
