@@ -41,7 +41,7 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
     assert_eq!(progress.channel_type.as_deref(), Some("cli"));
     let last = ws.last_text();
     assert!(
-        last.starts_with("claude done (resumed=false, tools=16"),
+        last.starts_with("claude done (resumed=false, tools=17"),
         "{last}"
     );
     assert!(last.contains("mcp=sent (seq"), "{last}");

@@ -196,6 +196,10 @@ fn self_modifying_model() -> FakeModel {
                 "add_mcp_server",
                 json!({"name": "weather", "command": "weather-mcp"}),
             )
+        } else if last.contains(" requested (request ") {
+            // The tool's own result; the host's "pending" answer may ride along in the same
+            // turn (injected mid-turn) or come as a turn of its own, depending on timing.
+            Reply::text("asked the owner")
         } else if last.contains("<system_response") {
             Reply::text(&format!("noted: {last}"))
         } else {

@@ -135,6 +135,14 @@ impl Runtime for ProcessRuntime {
                     sandbox::which(&self.agent_bin.to_string_lossy())
                         .unwrap_or_else(|| self.agent_bin.clone())
                 };
+                // bwrap itself would start and then fail to exec a missing runner: that would
+                // look like a crash (retried) instead of a start failure the person is told.
+                if !agent.is_file() {
+                    anyhow::bail!(
+                        "cannot start the runner {}: not found (build it with `cargo build --release`, or set NANOCLAW_AGENT_BIN)",
+                        agent.display()
+                    );
+                }
                 let mut c = Command::new(bin);
                 c.args(sandbox::args(masks, &agent, spec))
                     .arg("--")
