@@ -480,11 +480,7 @@ fn the_host_degrades_what_a_channel_cannot_do() {
     .iter()
     .enumerate()
     {
-        out.execute(
-            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'local', 'cli', ?3)",
-            rusqlite::params![format!("op{i}"), first + 2 * (i as i64 + 1), content.to_string()],
-        )
-        .unwrap();
+        nanoclaw_testkit::runner_insert(dir, &format!("op{i}"), "cli", "local", content, &[]);
     }
     let inb = Connection::open(dir.join("inbound.db")).unwrap();
     let settled = eventually(Duration::from_secs(10), || {
@@ -509,17 +505,15 @@ fn recurring_outbound_message_is_sent_at_each_occurrence_exactly_once() {
     let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
     assert!(o.status.success());
     let dir = &home.session_dirs()[0];
-    let out = Connection::open(dir.join("outbound.db")).unwrap();
-    let max: i64 = out
-        .query_row("SELECT MAX(seq) FROM messages_out", [], |r| r.get(0))
-        .unwrap();
     // The runner's side: a message repeated every 2 seconds (six-field cron).
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content, recurrence)
-         VALUES ('tick', ?1, ?2, 'chat', 'local', 'cli', '{\"text\":\"tick\"}', '*/2 * * * * *')",
-        rusqlite::params![max + 2, nanoclaw_protocol::time::now()],
-    )
-    .unwrap();
+    nanoclaw_testkit::runner_insert(
+        dir,
+        "tick",
+        "cli",
+        "local",
+        &serde_json::json!({"text": "tick"}),
+        &[("recurrence", "*/2 * * * * *")],
+    );
     let ticks = || {
         home.transcript()
             .iter()

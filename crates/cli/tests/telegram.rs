@@ -313,24 +313,21 @@ fn edits_and_reactions_target_the_right_telegram_messages() {
         )
     };
     // The agent edits its reply and reacts to the user's message (rows as the runner writes them).
-    let o = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
-    o.busy_timeout(Duration::from_secs(5)).unwrap();
-    for (seq, content) in [
-        (
-            reply_seq + 2,
-            serde_json::json!({"operation": "edit", "messageId": reply_seq, "text": "edited"}),
-        ),
-        (
-            reply_seq + 4,
-            serde_json::json!({"operation": "reaction", "messageId": user_seq, "emoji": "👍"}),
-        ),
-    ] {
-        o.execute(
-            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content)
-             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'telegram:555', 'telegram', ?3)",
-            rusqlite::params![format!("out-op-{seq}"), seq, content.to_string()],
-        )
-        .unwrap();
+    for (i, content) in [
+        serde_json::json!({"operation": "edit", "messageId": reply_seq, "text": "edited"}),
+        serde_json::json!({"operation": "reaction", "messageId": user_seq, "emoji": "👍"}),
+    ]
+    .iter()
+    .enumerate()
+    {
+        nanoclaw_testkit::runner_insert(
+            &dir,
+            &format!("out-op-{i}"),
+            "telegram",
+            "telegram:555",
+            content,
+            &[],
+        );
     }
     let edit = eventually(Duration::from_secs(10), || {
         fake.calls("editMessageText").into_iter().next()
@@ -441,29 +438,13 @@ fn edits_and_reactions_follow_telegram_rules() {
         .any(|m| m["text"] == "corrected"));
 }
 
-/// Plays the runner: writes a messages_out row (next odd seq) into the chat's only session.
+/// Plays the runner: writes a messages_out row into the chat's only session. The session's
+/// real runner may be writing at the same moment (a turn the test's last message started), so
+/// the seq is taken inside the insert's own IMMEDIATE transaction, as the runner takes it.
 fn runner_writes(home: &TestHome, content: Value) -> (std::path::PathBuf, String) {
     let dir = home.session_dirs().into_iter().next().expect("a session");
-    let out = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
-    let inb = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let max_in: i64 = inb
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_in", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let max_out: i64 = out
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let m = max_in.max(max_out);
-    let seq = if m % 2 == 0 { m + 1 } else { m + 2 };
-    let id = format!("out-test-{seq}");
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
-        rusqlite::params![id, seq, nanoclaw_protocol::time::now(), content.to_string()],
-    )
-    .unwrap();
+    let id = nanoclaw_protocol::new_id("out-test");
+    nanoclaw_testkit::runner_insert(&dir, &id, "telegram", "telegram:555", &content, &[]);
     (dir, id)
 }
 
@@ -794,21 +775,14 @@ fn a_file_in_and_a_file_out() {
         b"a,b\n1,2\n",
     )
     .unwrap();
-    let out = rusqlite::Connection::open(dir2.join("outbound.db")).unwrap();
-    let inb_max: i64 = c
-        .query_row("SELECT MAX(seq) FROM messages_in", [], |r| r.get(0))
-        .unwrap();
-    let out_max: i64 = out
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let m = inb_max.max(out_max);
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
-        rusqlite::params![id, if m % 2 == 0 { m + 1 } else { m + 2 }, nanoclaw_protocol::time::now(), json!({"text": "your report", "files": ["report.csv"]}).to_string()],
-    )
-    .unwrap();
+    nanoclaw_testkit::runner_insert(
+        &dir2,
+        id,
+        "telegram",
+        "telegram:555",
+        &json!({"text": "your report", "files": ["report.csv"]}),
+        &[],
+    );
     let up = eventually(Duration::from_secs(10), || {
         fake.uploads().into_iter().next()
     })

@@ -290,6 +290,60 @@ pub fn runner_pids(needle: &Path) -> Vec<u32> {
     out
 }
 
+/// Writes a `messages_out` row into a session folder as its runner does, while that runner may
+/// be live and writing too: the seq (the next odd number above both tables) is chosen inside
+/// the IMMEDIATE transaction that inserts it, so two writers never pick the same one.
+/// `extra` adds text columns (`recurrence`, `thread_id`, ...). Returns the seq.
+pub fn runner_insert(
+    dir: &Path,
+    id: &str,
+    channel_type: &str,
+    platform_id: &str,
+    content: &Value,
+    extra: &[(&str, &str)],
+) -> i64 {
+    // inbound.db is read before (never during) the write transaction, as the runner does: its
+    // rows are even, so a stale read cannot make an odd seq collide.
+    let max_in: i64 = {
+        let inb = Connection::open(dir.join("inbound.db")).expect("open inbound.db");
+        inb.busy_timeout(Duration::from_secs(5)).unwrap();
+        inb.query_row("SELECT COALESCE(MAX(seq), 0) FROM messages_in", [], |r| {
+            r.get(0)
+        })
+        .expect("max seq of messages_in")
+    };
+    let mut out = Connection::open(dir.join("outbound.db")).expect("open outbound.db");
+    out.busy_timeout(Duration::from_secs(5)).unwrap();
+    let tx = out
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("begin immediate on outbound.db");
+    let max_out: i64 = tx
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM messages_out", [], |r| {
+            r.get(0)
+        })
+        .expect("max seq of messages_out");
+    let seq =
+        nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Runner, max_in.max(max_out));
+    let mut cols = String::from("id, seq, timestamp, kind, platform_id, channel_type, content");
+    let mut marks = String::from("?1, ?2, ?3, 'chat', ?4, ?5, ?6");
+    let now = nanoclaw_protocol::time::now();
+    let content = content.to_string();
+    let mut params: Vec<&dyn rusqlite::ToSql> =
+        vec![&id, &seq, &now, &platform_id, &channel_type, &content];
+    for (i, (col, val)) in extra.iter().enumerate() {
+        cols.push_str(&format!(", {col}"));
+        marks.push_str(&format!(", ?{}", i + 7));
+        params.push(val);
+    }
+    tx.execute(
+        &format!("INSERT INTO messages_out({cols}) VALUES ({marks})"),
+        params.as_slice(),
+    )
+    .expect("insert messages_out row");
+    tx.commit().expect("commit outbound.db");
+    seq
+}
+
 /// Polls `f` every 10 ms until it returns Some or `limit` passes.
 pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + limit;
