@@ -654,8 +654,45 @@ fn random_host_kills_lose_and_double_nothing() {
             .all(|m| echoes(&t, m) >= 1 || f.contains(m))
             .then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Before counting doubles, the session must be at rest: no turn to run, every reply
+    // recorded as delivered, no send in flight. Only then can no further echo arrive.
+    let at_rest = || -> Option<()> {
+        let dir = home.session_dirs().into_iter().next()?;
+        let inb = Connection::open(dir.join("inbound.db")).ok()?;
+        let out = Connection::open(dir.join("outbound.db")).ok()?;
+        let open: i64 = inb
+            .query_row(
+                "SELECT COUNT(*) FROM messages_in WHERE trigger = 1 AND status IN ('pending', 'processing')",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        let delivered: std::collections::HashSet<String> = inb
+            .prepare("SELECT message_out_id FROM delivered")
+            .ok()?
+            .query_map([], |r| r.get(0))
+            .ok()?
+            .flatten()
+            .collect();
+        let replies: Vec<String> = out
+            .prepare("SELECT id FROM messages_out WHERE kind = 'chat'")
+            .ok()?
+            .query_map([], |r| r.get(0))
+            .ok()?
+            .flatten()
+            .collect();
+        let intents: i64 = home
+            .central()
+            .query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0))
+            .ok()?;
+        (open == 0 && intents == 0 && replies.iter().all(|r| delivered.contains(r))).then_some(())
+    };
+    let rested = all_answered.and_then(|()| eventually(Duration::from_secs(30), at_rest));
     let t = home.transcript();
+    assert!(
+        rested.is_some() || all_answered.is_none(),
+        "seed {seed}: the session never came to rest"
+    );
     assert!(
         all_answered.is_some(),
         "seed {seed}: unanswered {:?}",

@@ -111,19 +111,29 @@ impl TestHome {
         c
     }
 
-    /// Folders of every session: `data/v2-sessions/<ag>/<session>`.
+    /// Folders of every session the central DB knows: `data/v2-sessions/<ag>/<session>`.
+    ///
+    /// Read from the `sessions` table, not the directory: a host killed while creating a
+    /// session leaves a folder (maybe with an empty inbound.db) whose row was never committed,
+    /// and that folder is no session.
     pub fn session_dirs(&self) -> Vec<PathBuf> {
-        let mut out = vec![];
-        let Ok(groups) = std::fs::read_dir(self.path().join("data/v2-sessions")) else {
-            return out;
-        };
-        for g in groups.flatten() {
-            for s in std::fs::read_dir(g.path()).into_iter().flatten().flatten() {
-                if s.path().join("inbound.db").exists() {
-                    out.push(s.path());
-                }
-            }
+        let db = self.path().join("data/v2.db");
+        if !db.exists() {
+            return vec![];
         }
+        let c = self.central();
+        let ids: Vec<(String, String)> = c
+            .prepare("SELECT agent_group_id, id FROM sessions")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .unwrap_or_default();
+        let mut out: Vec<PathBuf> = ids
+            .into_iter()
+            .map(|(ag, id)| self.path().join("data/v2-sessions").join(ag).join(id))
+            .filter(|d| d.join("inbound.db").exists())
+            .collect();
         out.sort();
         out
     }
