@@ -521,10 +521,15 @@ fn question_card_round_trip_through_a_button_press() {
     .expect("card edited to show the choice");
     assert!(edit["text"].as_str().unwrap().contains("☕ Coffee it is"));
     assert_eq!(edit["reply_markup"]["inline_keyboard"], json!([]));
-    assert!(fake
-        .calls("answerCallbackQuery")
-        .iter()
-        .any(|c| c["text"] == "✓ Coffee"));
+    // The host edits the card before it answers the press: wait for the fake's record of the
+    // answer itself, not for the edit that precedes it.
+    eventually(Duration::from_secs(10), || {
+        fake.calls("answerCallbackQuery")
+            .iter()
+            .any(|c| c["text"] == "✓ Coffee")
+            .then_some(())
+    })
+    .expect("press answered with the choice");
     // A second press is harmless: no second answer.
     fake.press(555, 42, mid, &data);
     eventually(Duration::from_secs(10), || {
