@@ -586,15 +586,11 @@ fn a_card_shows_its_links_as_url_buttons_and_an_empty_card_is_dropped_and_report
         .as_str()
         .unwrap()
         .contains("empty card"));
-    let out = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let status: String = out
-        .query_row(
-            "SELECT status FROM delivered WHERE message_out_id = ?1",
-            [&bad],
-            |r| r.get(0),
-        )
-        .unwrap();
+    // The host tells the agent before it records the row's fate: wait for the record.
+    let status = eventually(Duration::from_secs(10), || fate_of(&dir, &bad))
+        .expect("the dropped card's fate recorded");
     assert_eq!(status, "failed");
+    let out = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
     // Context for the next turn, not a turn of its own: a woken agent would answer into the
     // same route and could loop.
     let trigger: i64 = out
