@@ -165,7 +165,8 @@ fn forum_topics_are_sessions_and_mentions_gate_groups() {
         None,
     );
     let r = wait_replies(&fake, -100888, 1);
-    std::thread::sleep(Duration::from_millis(500));
+    // At rest, a reply to the non-mention could no longer come: count then.
+    eventually(Duration::from_secs(20), || home.at_rest().then_some(())).expect("at rest");
     let r2 = replies_to(&fake, -100888);
     assert_eq!(r2.len(), 1, "only the mention is answered: {r2:?}");
     assert!(r[0]["text"].as_str().unwrap().contains("are you there?"));
@@ -190,7 +191,12 @@ fn restart_loses_and_repeats_no_update_and_429_is_honoured() {
         t0.elapsed() >= Duration::from_secs(1),
         "retry_after was not honoured"
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // A repeated update would be a row of its own (or a second reply): wait until every update
+    // is confirmed and every session at rest, then count.
+    eventually(Duration::from_secs(20), || {
+        (fake.unconfirmed() == 0 && home.at_rest()).then_some(())
+    })
+    .expect("updates confirmed and sessions at rest");
     let texts: Vec<String> = replies_to(&fake, 555)
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_string())
@@ -287,8 +293,15 @@ fn pairing_code_makes_the_sender_owner_and_wires_the_dm() {
     let r = wait_replies(&fake, 321, 2);
     assert_eq!(r[1]["text"], "echo: hello");
     // The code is spent.
+    // Refused codes fall through to routing: the unwired chat's drop record is the barrier
+    // (a pairing would have replied instead of being recorded).
     fake.message(654, "private", 99, &code, None);
-    std::thread::sleep(Duration::from_millis(600));
+    eventually(Duration::from_secs(10), || {
+        ctl(&home, &["dropped-messages", "list", "--json"])
+            .contains("telegram:654")
+            .then_some(())
+    })
+    .expect("the spent code dropped");
     assert!(replies_to(&fake, 654).is_empty());
 }
 

@@ -138,6 +138,48 @@ impl TestHome {
         out
     }
 
+    /// Whether every session is at rest: no triggering row waiting for or inside a turn, every
+    /// chat row the runners wrote recorded in `delivered`, no send in flight. The barrier for
+    /// "nothing more will be sent": with no new input, nothing can be after this. (Rows due
+    /// in the future keep a session from resting; tests that use this schedule none.)
+    pub fn at_rest(&self) -> bool {
+        let rested = |dir: &Path| -> Option<bool> {
+            let inb = Connection::open(dir.join("inbound.db")).ok()?;
+            let out = Connection::open(dir.join("outbound.db")).ok()?;
+            let open: i64 = inb
+                .query_row(
+                    "SELECT COUNT(*) FROM messages_in WHERE trigger = 1 AND status IN ('pending', 'processing')",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok()?;
+            let delivered: std::collections::HashSet<String> = inb
+                .prepare("SELECT message_out_id FROM delivered")
+                .ok()?
+                .query_map([], |r| r.get(0))
+                .ok()?
+                .collect::<rusqlite::Result<_>>()
+                .ok()?;
+            let replies: Vec<String> = out
+                .prepare("SELECT id FROM messages_out WHERE kind = 'chat'")
+                .ok()?
+                .query_map([], |r| r.get(0))
+                .ok()?
+                .collect::<rusqlite::Result<_>>()
+                .ok()?;
+            Some(open == 0 && replies.iter().all(|r| delivered.contains(r)))
+        };
+        let intents: Option<i64> = self
+            .central()
+            .query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0))
+            .ok();
+        intents == Some(0)
+            && self
+                .session_dirs()
+                .iter()
+                .all(|d| rested(d).unwrap_or(false))
+    }
+
     /// Lines of the terminal transcript (every reply the terminal channel sent).
     pub fn transcript(&self) -> Vec<Value> {
         std::fs::read_to_string(self.path().join("data/cli-transcript.jsonl"))
