@@ -163,13 +163,13 @@ fn host_killed_between_send_and_delivered_delivers_exactly_once() {
             let n: i64 = c
                 .query_row("SELECT COUNT(*) FROM delivered", [], |r| r.get(0))
                 .ok()?;
-            (n == 1 && !home.transcript().is_empty()).then_some(())
+            (n == 1 && !home.transcript().is_empty() && home.at_rest()).then_some(())
         });
+        // At rest (its record written, no intent left): a second copy could not come later.
         assert!(
             delivered.is_some(),
             "{point}: reply delivered after restart"
         );
-        std::thread::sleep(Duration::from_millis(300));
         let t = home.transcript();
         assert_eq!(t.len(), 1, "{point}: exactly one copy, got {t:?}");
         assert_eq!(t[0]["text"], "echo: hello once");
@@ -480,11 +480,7 @@ fn the_host_degrades_what_a_channel_cannot_do() {
     .iter()
     .enumerate()
     {
-        out.execute(
-            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'local', 'cli', ?3)",
-            rusqlite::params![format!("op{i}"), first + 2 * (i as i64 + 1), content.to_string()],
-        )
-        .unwrap();
+        nanoclaw_testkit::runner_insert(dir, &format!("op{i}"), "cli", "local", content, &[]);
     }
     let inb = Connection::open(dir.join("inbound.db")).unwrap();
     let settled = eventually(Duration::from_secs(10), || {
@@ -509,17 +505,15 @@ fn recurring_outbound_message_is_sent_at_each_occurrence_exactly_once() {
     let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
     assert!(o.status.success());
     let dir = &home.session_dirs()[0];
-    let out = Connection::open(dir.join("outbound.db")).unwrap();
-    let max: i64 = out
-        .query_row("SELECT MAX(seq) FROM messages_out", [], |r| r.get(0))
-        .unwrap();
     // The runner's side: a message repeated every 2 seconds (six-field cron).
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content, recurrence)
-         VALUES ('tick', ?1, ?2, 'chat', 'local', 'cli', '{\"text\":\"tick\"}', '*/2 * * * * *')",
-        rusqlite::params![max + 2, nanoclaw_protocol::time::now()],
-    )
-    .unwrap();
+    nanoclaw_testkit::runner_insert(
+        dir,
+        "tick",
+        "cli",
+        "local",
+        &serde_json::json!({"text": "tick"}),
+        &[("recurrence", "*/2 * * * * *")],
+    );
     let ticks = || {
         home.transcript()
             .iter()
@@ -660,8 +654,15 @@ fn random_host_kills_lose_and_double_nothing() {
             .all(|m| echoes(&t, m) >= 1 || f.contains(m))
             .then_some(())
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Before counting doubles, the session must be at rest: no turn to run, every reply
+    // recorded as delivered, no send in flight. Only then can no further echo arrive.
+    let rested = all_answered
+        .and_then(|()| eventually(Duration::from_secs(30), || home.at_rest().then_some(())));
     let t = home.transcript();
+    assert!(
+        rested.is_some() || all_answered.is_none(),
+        "seed {seed}: the session never came to rest"
+    );
     assert!(
         all_answered.is_some(),
         "seed {seed}: unanswered {:?}",

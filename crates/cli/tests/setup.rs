@@ -133,6 +133,8 @@ struct Pty {
     master: std::fs::File,
     seen: Arc<Mutex<String>>,
     child: std::process::Child,
+    /// Signalled when the reader hit the end of the terminal's output (every slave end closed).
+    eof: std::sync::mpsc::Receiver<()>,
 }
 
 impl Pty {
@@ -164,6 +166,7 @@ impl Pty {
             .unwrap();
         let seen = Arc::new(Mutex::new(String::new()));
         let (mut reader, s2) = (master.try_clone().unwrap(), seen.clone());
+        let (eof_tx, eof) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = reader.read(&mut buf) {
@@ -174,11 +177,13 @@ impl Pty {
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
+            let _ = eof_tx.send(());
         });
         Self {
             master,
             seen,
             child,
+            eof,
         }
     }
 
@@ -231,7 +236,10 @@ fn interactive_through_a_pseudo_terminal() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // The child's last output may still be in the pty: read to its end before judging it.
+    pty.eof
+        .recv_timeout(Duration::from_secs(10))
+        .expect("terminal output ended");
     let screen = pty.seen.lock().unwrap().clone();
     assert!(status.success(), "{screen}");
     assert!(screen.contains("Setup saved"), "{screen}");

@@ -165,7 +165,8 @@ fn forum_topics_are_sessions_and_mentions_gate_groups() {
         None,
     );
     let r = wait_replies(&fake, -100888, 1);
-    std::thread::sleep(Duration::from_millis(500));
+    // At rest, a reply to the non-mention could no longer come: count then.
+    eventually(Duration::from_secs(20), || home.at_rest().then_some(())).expect("at rest");
     let r2 = replies_to(&fake, -100888);
     assert_eq!(r2.len(), 1, "only the mention is answered: {r2:?}");
     assert!(r[0]["text"].as_str().unwrap().contains("are you there?"));
@@ -190,7 +191,12 @@ fn restart_loses_and_repeats_no_update_and_429_is_honoured() {
         t0.elapsed() >= Duration::from_secs(1),
         "retry_after was not honoured"
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // A repeated update would be a row of its own (or a second reply): wait until every update
+    // is confirmed and every session at rest, then count.
+    eventually(Duration::from_secs(20), || {
+        (fake.unconfirmed() == 0 && home.at_rest()).then_some(())
+    })
+    .expect("updates confirmed and sessions at rest");
     let texts: Vec<String> = replies_to(&fake, 555)
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_string())
@@ -287,8 +293,15 @@ fn pairing_code_makes_the_sender_owner_and_wires_the_dm() {
     let r = wait_replies(&fake, 321, 2);
     assert_eq!(r[1]["text"], "echo: hello");
     // The code is spent.
+    // Refused codes fall through to routing: the unwired chat's drop record is the barrier
+    // (a pairing would have replied instead of being recorded).
     fake.message(654, "private", 99, &code, None);
-    std::thread::sleep(Duration::from_millis(600));
+    eventually(Duration::from_secs(10), || {
+        ctl(&home, &["dropped-messages", "list", "--json"])
+            .contains("telegram:654")
+            .then_some(())
+    })
+    .expect("the spent code dropped");
     assert!(replies_to(&fake, 654).is_empty());
 }
 
@@ -313,24 +326,21 @@ fn edits_and_reactions_target_the_right_telegram_messages() {
         )
     };
     // The agent edits its reply and reacts to the user's message (rows as the runner writes them).
-    let o = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
-    o.busy_timeout(Duration::from_secs(5)).unwrap();
-    for (seq, content) in [
-        (
-            reply_seq + 2,
-            serde_json::json!({"operation": "edit", "messageId": reply_seq, "text": "edited"}),
-        ),
-        (
-            reply_seq + 4,
-            serde_json::json!({"operation": "reaction", "messageId": user_seq, "emoji": "👍"}),
-        ),
-    ] {
-        o.execute(
-            "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content)
-             VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', 'telegram:555', 'telegram', ?3)",
-            rusqlite::params![format!("out-op-{seq}"), seq, content.to_string()],
-        )
-        .unwrap();
+    for (i, content) in [
+        serde_json::json!({"operation": "edit", "messageId": reply_seq, "text": "edited"}),
+        serde_json::json!({"operation": "reaction", "messageId": user_seq, "emoji": "👍"}),
+    ]
+    .iter()
+    .enumerate()
+    {
+        nanoclaw_testkit::runner_insert(
+            &dir,
+            &format!("out-op-{i}"),
+            "telegram",
+            "telegram:555",
+            content,
+            &[],
+        );
     }
     let edit = eventually(Duration::from_secs(10), || {
         fake.calls("editMessageText").into_iter().next()
@@ -441,29 +451,13 @@ fn edits_and_reactions_follow_telegram_rules() {
         .any(|m| m["text"] == "corrected"));
 }
 
-/// Plays the runner: writes a messages_out row (next odd seq) into the chat's only session.
+/// Plays the runner: writes a messages_out row into the chat's only session. The session's
+/// real runner may be writing at the same moment (a turn the test's last message started), so
+/// the seq is taken inside the insert's own IMMEDIATE transaction, as the runner takes it.
 fn runner_writes(home: &TestHome, content: Value) -> (std::path::PathBuf, String) {
     let dir = home.session_dirs().into_iter().next().expect("a session");
-    let out = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
-    let inb = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let max_in: i64 = inb
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_in", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let max_out: i64 = out
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let m = max_in.max(max_out);
-    let seq = if m % 2 == 0 { m + 1 } else { m + 2 };
-    let id = format!("out-test-{seq}");
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
-        rusqlite::params![id, seq, nanoclaw_protocol::time::now(), content.to_string()],
-    )
-    .unwrap();
+    let id = nanoclaw_protocol::new_id("out-test");
+    nanoclaw_testkit::runner_insert(&dir, &id, "telegram", "telegram:555", &content, &[]);
     (dir, id)
 }
 
@@ -544,10 +538,15 @@ fn question_card_round_trip_through_a_button_press() {
     .expect("card edited to show the choice");
     assert!(edit["text"].as_str().unwrap().contains("☕ Coffee it is"));
     assert_eq!(edit["reply_markup"]["inline_keyboard"], json!([]));
-    assert!(fake
-        .calls("answerCallbackQuery")
-        .iter()
-        .any(|c| c["text"] == "✓ Coffee"));
+    // The host edits the card before it answers the press: wait for the fake's record of the
+    // answer itself, not for the edit that precedes it.
+    eventually(Duration::from_secs(10), || {
+        fake.calls("answerCallbackQuery")
+            .iter()
+            .any(|c| c["text"] == "✓ Coffee")
+            .then_some(())
+    })
+    .expect("press answered with the choice");
     // A second press is harmless: no second answer.
     fake.press(555, 42, mid, &data);
     eventually(Duration::from_secs(10), || {
@@ -604,15 +603,11 @@ fn a_card_shows_its_links_as_url_buttons_and_an_empty_card_is_dropped_and_report
         .as_str()
         .unwrap()
         .contains("empty card"));
-    let out = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    let status: String = out
-        .query_row(
-            "SELECT status FROM delivered WHERE message_out_id = ?1",
-            [&bad],
-            |r| r.get(0),
-        )
-        .unwrap();
+    // The host tells the agent before it records the row's fate: wait for the record.
+    let status = eventually(Duration::from_secs(10), || fate_of(&dir, &bad))
+        .expect("the dropped card's fate recorded");
     assert_eq!(status, "failed");
+    let out = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
     // Context for the next turn, not a turn of its own: a woken agent would answer into the
     // same route and could loop.
     let trigger: i64 = out
@@ -631,14 +626,10 @@ fn a_card_shows_its_links_as_url_buttons_and_an_empty_card_is_dropped_and_report
 }
 
 #[test]
-fn expired_question_and_numbered_text_reply() {
-    let fake = FakeTelegram::start(TOKEN);
-    let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1")
-        .env("NANOCLAW_QUESTION_TTL_MS", "1500")
-        .env("NANOCLAW_SWEEP_INTERVAL_MS", "300");
+fn numbered_text_reply_answers_a_question() {
+    // The default TTL: with a short one the question could expire before a loaded host routes
+    // the reply (the expiry has its own test below).
+    let (fake, home) = setup();
     let _host = start(&home);
     wire(&home, 555, false, "mention", "shared");
     fake.message(555, "private", 42, "hi", None);
@@ -669,8 +660,23 @@ fn expired_question_and_numbered_text_reply() {
     })
     .expect("text reply answered");
     assert_eq!(a["selectedOption"], "Blue");
+}
+
+#[test]
+fn an_expired_question_is_closed_and_a_late_press_refused() {
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .env("NANOCLAW_QUESTION_TTL_MS", "1500")
+        .env("NANOCLAW_SWEEP_INTERVAL_MS", "300");
+    let _host = start(&home);
+    wire(&home, 555, false, "mention", "shared");
+    fake.message(555, "private", 42, "hi", None);
+    wait_replies(&fake, 555, 1);
     // An expired question: the press is refused and nothing reaches the session.
-    runner_writes(
+    let (dir, _) = runner_writes(
         &home,
         json!({"operation": "ask_question", "questionId": "q-2", "title": "Late", "question": "Still there?", "options": ["Yes"]}),
     );
@@ -681,23 +687,13 @@ fn expired_question_and_numbered_text_reply() {
                 .is_some_and(|t| t.contains("Still there?"))
         })
     })
-    .expect("second card sent");
-    std::thread::sleep(Duration::from_millis(1800));
+    .expect("card sent");
     let data = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         .as_str()
         .unwrap()
         .to_string();
-    fake.press(555, 42, card["_message_id"].as_i64().unwrap(), &data);
-    let refused = eventually(Duration::from_secs(10), || {
-        fake.calls("answerCallbackQuery").into_iter().find(|c| {
-            c["text"]
-                .as_str()
-                .is_some_and(|t| t.contains("no longer open"))
-        })
-    });
-    assert!(refused.is_some(), "expired press answered as such");
-    assert_eq!(answer_rows(&dir).len(), 1);
-    // The sweep closed the expired card: its text says so and its buttons are gone.
+    // The sweep closes the expired card (its text says so and its buttons are gone). That edit is
+    // the barrier that the question expired; a sleep past the TTL only makes it likely.
     let mid = card["_message_id"].clone();
     let closed = eventually(Duration::from_secs(10), || {
         fake.calls("editMessageText")
@@ -709,6 +705,17 @@ fn expired_question_and_numbered_text_reply() {
         closed["text"].as_str().unwrap().contains("expired"),
         "{closed}"
     );
+    fake.press(555, 42, mid.as_i64().unwrap(), &data);
+    let refused = eventually(Duration::from_secs(10), || {
+        fake.calls("answerCallbackQuery").into_iter().find(|c| {
+            c["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("no longer open"))
+        })
+    });
+    assert!(refused.is_some(), "expired press answered as such");
+    // The refusal is sent after the press was handled: no answer reached the session.
+    assert!(answer_rows(&dir).is_empty());
     assert!(closed.get("reply_markup").is_none());
 }
 
@@ -811,21 +818,14 @@ fn a_file_in_and_a_file_out() {
         b"a,b\n1,2\n",
     )
     .unwrap();
-    let out = rusqlite::Connection::open(dir2.join("outbound.db")).unwrap();
-    let inb_max: i64 = c
-        .query_row("SELECT MAX(seq) FROM messages_in", [], |r| r.get(0))
-        .unwrap();
-    let out_max: i64 = out
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let m = inb_max.max(out_max);
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content) VALUES (?1, ?2, ?3, 'chat', 'telegram:555', 'telegram', ?4)",
-        rusqlite::params![id, if m % 2 == 0 { m + 1 } else { m + 2 }, nanoclaw_protocol::time::now(), json!({"text": "your report", "files": ["report.csv"]}).to_string()],
-    )
-    .unwrap();
+    nanoclaw_testkit::runner_insert(
+        &dir2,
+        id,
+        "telegram",
+        "telegram:555",
+        &json!({"text": "your report", "files": ["report.csv"]}),
+        &[],
+    );
     let up = eventually(Duration::from_secs(10), || {
         fake.uploads().into_iter().next()
     })

@@ -31,26 +31,17 @@ fn rows(dir: &std::path::Path) -> Vec<(String, Option<String>, String)> {
     .collect()
 }
 
-/// Writes a row into a session's outbound.db as its runner would (odd seq).
+/// Writes a row into a session's outbound.db as its runner would (odd seq, taken inside the
+/// insert's transaction: the session's live runner may be writing too).
 fn agent_writes(dir: &std::path::Path, to_group: &str, text: &str) {
-    let c = Connection::open(dir.join("outbound.db")).unwrap();
-    c.busy_timeout(Duration::from_secs(5)).unwrap();
-    let max: i64 = c
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    c.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, platform_id, channel_type, content)
-         VALUES (?1, ?2, '2026-01-01T00:00:00.000Z', 'chat', ?3, 'agent', ?4)",
-        params![
-            nanoclaw_protocol::new_id("out"),
-            nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Runner, max + 1000),
-            to_group,
-            serde_json::json!({"text": text}).to_string()
-        ],
-    )
-    .unwrap();
+    nanoclaw_testkit::runner_insert(
+        dir,
+        &nanoclaw_protocol::new_id("out"),
+        "agent",
+        to_group,
+        &serde_json::json!({"text": text}),
+        &[],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,21 +111,73 @@ impl TestHome {
         c
     }
 
-    /// Folders of every session: `data/v2-sessions/<ag>/<session>`.
+    /// Folders of every session the central DB knows: `data/v2-sessions/<ag>/<session>`.
+    ///
+    /// Read from the `sessions` table, not the directory: a host killed while creating a
+    /// session leaves a folder (maybe with an empty inbound.db) whose row was never committed,
+    /// and that folder is no session.
     pub fn session_dirs(&self) -> Vec<PathBuf> {
-        let mut out = vec![];
-        let Ok(groups) = std::fs::read_dir(self.path().join("data/v2-sessions")) else {
-            return out;
-        };
-        for g in groups.flatten() {
-            for s in std::fs::read_dir(g.path()).into_iter().flatten().flatten() {
-                if s.path().join("inbound.db").exists() {
-                    out.push(s.path());
-                }
-            }
+        let db = self.path().join("data/v2.db");
+        if !db.exists() {
+            return vec![];
         }
+        let c = self.central();
+        let ids: Vec<(String, String)> = c
+            .prepare("SELECT agent_group_id, id FROM sessions")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .unwrap_or_default();
+        let mut out: Vec<PathBuf> = ids
+            .into_iter()
+            .map(|(ag, id)| self.path().join("data/v2-sessions").join(ag).join(id))
+            .filter(|d| d.join("inbound.db").exists())
+            .collect();
         out.sort();
         out
+    }
+
+    /// Whether every session is at rest: no triggering row waiting for or inside a turn, every
+    /// chat row the runners wrote recorded in `delivered`, no send in flight. The barrier for
+    /// "nothing more will be sent": with no new input, nothing can be after this. (Rows due
+    /// in the future keep a session from resting; tests that use this schedule none.)
+    pub fn at_rest(&self) -> bool {
+        let rested = |dir: &Path| -> Option<bool> {
+            let inb = Connection::open(dir.join("inbound.db")).ok()?;
+            let out = Connection::open(dir.join("outbound.db")).ok()?;
+            let open: i64 = inb
+                .query_row(
+                    "SELECT COUNT(*) FROM messages_in WHERE trigger = 1 AND status IN ('pending', 'processing')",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok()?;
+            let delivered: std::collections::HashSet<String> = inb
+                .prepare("SELECT message_out_id FROM delivered")
+                .ok()?
+                .query_map([], |r| r.get(0))
+                .ok()?
+                .collect::<rusqlite::Result<_>>()
+                .ok()?;
+            let replies: Vec<String> = out
+                .prepare("SELECT id FROM messages_out WHERE kind = 'chat'")
+                .ok()?
+                .query_map([], |r| r.get(0))
+                .ok()?
+                .collect::<rusqlite::Result<_>>()
+                .ok()?;
+            Some(open == 0 && replies.iter().all(|r| delivered.contains(r)))
+        };
+        let intents: Option<i64> = self
+            .central()
+            .query_row("SELECT COUNT(*) FROM delivery_intents", [], |r| r.get(0))
+            .ok();
+        intents == Some(0)
+            && self
+                .session_dirs()
+                .iter()
+                .all(|d| rested(d).unwrap_or(false))
     }
 
     /// Lines of the terminal transcript (every reply the terminal channel sent).
@@ -288,6 +340,60 @@ pub fn runner_pids(needle: &Path) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Writes a `messages_out` row into a session folder as its runner does, while that runner may
+/// be live and writing too: the seq (the next odd number above both tables) is chosen inside
+/// the IMMEDIATE transaction that inserts it, so two writers never pick the same one.
+/// `extra` adds text columns (`recurrence`, `thread_id`, ...). Returns the seq.
+pub fn runner_insert(
+    dir: &Path,
+    id: &str,
+    channel_type: &str,
+    platform_id: &str,
+    content: &Value,
+    extra: &[(&str, &str)],
+) -> i64 {
+    // inbound.db is read before (never during) the write transaction, as the runner does: its
+    // rows are even, so a stale read cannot make an odd seq collide.
+    let max_in: i64 = {
+        let inb = Connection::open(dir.join("inbound.db")).expect("open inbound.db");
+        inb.busy_timeout(Duration::from_secs(5)).unwrap();
+        inb.query_row("SELECT COALESCE(MAX(seq), 0) FROM messages_in", [], |r| {
+            r.get(0)
+        })
+        .expect("max seq of messages_in")
+    };
+    let mut out = Connection::open(dir.join("outbound.db")).expect("open outbound.db");
+    out.busy_timeout(Duration::from_secs(5)).unwrap();
+    let tx = out
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("begin immediate on outbound.db");
+    let max_out: i64 = tx
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM messages_out", [], |r| {
+            r.get(0)
+        })
+        .expect("max seq of messages_out");
+    let seq =
+        nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Runner, max_in.max(max_out));
+    let mut cols = String::from("id, seq, timestamp, kind, platform_id, channel_type, content");
+    let mut marks = String::from("?1, ?2, ?3, 'chat', ?4, ?5, ?6");
+    let now = nanoclaw_protocol::time::now();
+    let content = content.to_string();
+    let mut params: Vec<&dyn rusqlite::ToSql> =
+        vec![&id, &seq, &now, &platform_id, &channel_type, &content];
+    for (i, (col, val)) in extra.iter().enumerate() {
+        cols.push_str(&format!(", {col}"));
+        marks.push_str(&format!(", ?{}", i + 7));
+        params.push(val);
+    }
+    tx.execute(
+        &format!("INSERT INTO messages_out({cols}) VALUES ({marks})"),
+        params.as_slice(),
+    )
+    .expect("insert messages_out row");
+    tx.commit().expect("commit outbound.db");
+    seq
 }
 
 /// Polls `f` every 10 ms until it returns Some or `limit` passes.
