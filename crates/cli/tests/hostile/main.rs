@@ -6,4 +6,5 @@
 //!
 //! One module per area; `support` holds the homes, the scripted fake model and the checks.
 
+mod db;
 mod support;
