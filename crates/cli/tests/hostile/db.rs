@@ -407,3 +407,107 @@ fn a_row_flood_keeps_the_host_bounded() {
     assert!(grown < 64 << 20, "the host grew by {} MB", grown >> 20);
     assert_eq!(say(&home, None, "two"), "echo: two");
 }
+
+/// Wires Telegram chat `chat` (a DM, its own session) to the main agent.
+fn wire_telegram(home: &TestHome, chat: i64) {
+    let ctl = |args: &[&str]| {
+        let mut a = vec!["ctl"];
+        a.extend_from_slice(args);
+        let o = home.run(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let main: String = home
+        .central()
+        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let pid = format!("telegram:{chat}");
+    let mg = ctl(&[
+        "messaging-groups",
+        "create",
+        "--channel-type",
+        "telegram",
+        "--platform-id",
+        &pid,
+        "--is-group",
+        "false",
+        "--unknown-sender-policy",
+        "public",
+    ]);
+    ctl(&[
+        "wirings",
+        "create",
+        "--messaging-group-id",
+        &mg,
+        "--agent-group-id",
+        &main,
+        "--session-mode",
+        "shared",
+        "--engage-mode",
+        "mention",
+    ]);
+}
+
+/// An agent that breaks its own session files makes routing into its session fail: that
+/// update is retried a few times, then recorded (`route_failed`) and skipped, so the chats
+/// behind it are served instead of waiting forever.
+#[test]
+fn an_unroutable_update_is_skipped_not_retried_forever() {
+    use nanoclaw_testkit::fake_telegram::FakeTelegram;
+    const TOKEN: &str = "123456:TEST-token";
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let _host = home.start_host(&[]);
+    // The main agent exists once the terminal has talked to it.
+    assert_eq!(say(&home, None, "hi"), "echo: hi");
+    wire_telegram(&home, 555);
+    wire_telegram(&home, 556);
+    let replies = |chat: i64| {
+        fake.calls("sendMessage")
+            .into_iter()
+            .filter(|c| c["chat_id"] == chat)
+            .count()
+    };
+    fake.message(555, "private", 42, "hello", None);
+    assert!(eventually(Duration::from_secs(20), || (replies(555) == 1)
+        .then_some(()))
+    .is_some());
+    // The agent of chat 555 breaks its session (the process runtime lets it write inbound.db).
+    let dir = home
+        .session_dirs()
+        .into_iter()
+        .find(|d| {
+            let c = peek(&d.join("inbound.db"));
+            count(
+                &c,
+                "SELECT COUNT(*) FROM messages_in WHERE platform_id='telegram:555'",
+            ) > 0
+        })
+        .unwrap();
+    std::fs::write(dir.join("inbound.db"), vec![b'x'; 8192]).unwrap();
+    fake.message(555, "private", 42, "into the broken session", None);
+    fake.message(556, "private", 43, "am I served?", None);
+    let served = eventually(Duration::from_secs(30), || {
+        (replies(556) == 1).then_some(())
+    });
+    assert!(served.is_some(), "the chat behind the broken one is served");
+    assert!(audited(
+        &home,
+        "update could not be routed; recorded and skipped",
+        Duration::from_secs(5)
+    ));
+    let recorded: i64 = home
+        .central()
+        .query_row(
+            "SELECT COUNT(*) FROM unregistered_senders WHERE reason='route_failed' AND platform_id='telegram:555'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 1);
+}
