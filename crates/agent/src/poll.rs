@@ -168,7 +168,11 @@ impl Runner {
         }
         self.last_counter = counter;
         let first = std::mem::replace(&mut self.first_poll, false);
-        let mut good = due_rows(&self.store, first, &mut self.next_due)?;
+        // A read that failed (e.g. a journal the agent planted next to inbound.db) is retried at
+        // the next poll, not forgotten because the counter was already seen.
+        let mut good = due_rows(&self.store, first, &mut self.next_due).inspect_err(|_| {
+            self.last_counter = None;
+        })?;
         let Some(first_trigger) = good.iter().position(|(r, _)| r.trigger) else {
             return Ok(false); // context rows wait for a message that asks for a turn
         };

@@ -77,6 +77,63 @@ struct Reads {
     due_out: Vec<DueOut>,
     next_out: Option<String>,
     max_out: i64,
+    /// Rows that can never be read as a message (absurd seq, undecodable or oversize fields).
+    refused: Vec<Refused>,
+    /// The pass stopped at its row or byte bound: the rest waits for the next pass, at once.
+    more: bool,
+}
+
+/// Bounds on what one pass reads from a runner's file (DESIGN §3: sizes capped): an agent
+/// controls outbound.db, so nothing it writes is read whole unless it fits.
+pub mod bounds {
+    /// Due rows looked at per pass (paged by seq; the next page follows at once).
+    pub const PAGE_ROWS: i64 = 100;
+    /// Content bytes fetched per pass, past the first row.
+    pub const PASS_BYTES: i64 = 8 << 20;
+    /// Largest content of one outbound row (twice the 512 KiB text limit, for JSON escapes).
+    pub const MAX_CONTENT_BYTES: i64 = 1 << 20;
+    /// Largest id of an outbound row; a longer one is never read (it could not be recorded).
+    pub const MAX_ID_BYTES: i64 = 256;
+    /// Largest routing or scheduling field (kind, ids, channel, chat, thread, times, cron).
+    pub const MAX_FIELD_BYTES: i64 = 4096;
+}
+
+/// A row refused at read time; its fate is recorded with the id's exact bytes (which need not
+/// be UTF-8), and the agent is told why.
+struct Refused {
+    id: RawId,
+    shown_id: String,
+    reason: String,
+}
+
+/// A row id exactly as the runner stored it.
+#[derive(Clone)]
+enum RawId {
+    /// TEXT, possibly not UTF-8: bound back as TEXT with the same bytes, so the
+    /// `delivered` record matches the row.
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl rusqlite::ToSql for RawId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            RawId::Text(b) => ValueRef::Text(b),
+            RawId::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// A text value an agent wrote, if it is UTF-8 (never a panic or a failed pass).
+fn utf8(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Text(b) | ValueRef::Blob(b) => String::from_utf8(b.to_vec()).ok(),
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Null => None,
+    }
 }
 
 /// A row's fate, recorded in `delivered` by the pass's single write transaction.
@@ -148,6 +205,7 @@ async fn run_pass(
         tokio::task::spawn_blocking(move || read_phase(&dir, alive, started.as_deref(), tz))
             .await??
     };
+    tell_refused(host, &sess, &reads.refused).await?;
 
     let mut fates = Vec::new();
     let mut retry_in: Option<Duration> = None;
@@ -241,13 +299,28 @@ fn read_phase(
     let c = schema::open_inbound_write(dir)?;
     let now_s = time::now();
     let acks = {
+        // Only the three statuses and a timestamp-sized time are read: a runner's ack is hostile.
         let mut st = c.prepare_cached(
             "SELECT a.message_id, a.status, a.status_changed FROM ob.processing_ack a
              JOIN main.messages_in m ON m.id = a.message_id
-             WHERE m.status IN ('pending', 'processing') AND a.status != m.status",
+             WHERE m.status IN ('pending', 'processing') AND a.status != m.status
+               AND a.status IN ('processing', 'completed', 'failed')
+               AND COALESCE(octet_length(a.status_changed), 0) <= 64",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
+        let rows = st.query_map([], |r| {
+            Ok((
+                utf8(r.get_ref(0)?),
+                utf8(r.get_ref(1)?),
+                utf8(r.get_ref(2)?),
+            ))
+        })?;
+        let mut acks = Vec::new();
+        for row in rows {
+            if let (Some(id), Some(status), Some(changed)) = row? {
+                acks.push((id, status, changed));
+            }
+        }
+        acks
     };
     // In flight in a dead runner: `processing`, or still `pending` with a `processing` ack that
     // runner wrote (it died before the host synced the ack).
@@ -272,33 +345,14 @@ fn read_phase(
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let due_out: Vec<DueOut> = {
-        let mut st = c.prepare_cached(
-            "SELECT o.id, o.kind, o.in_reply_to, o.channel_type, o.platform_id, o.thread_id, o.content
-             FROM ob.messages_out o
-             WHERE NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)
-               AND (o.deliver_after IS NULL OR o.deliver_after <= ?1)
-             ORDER BY o.seq",
-        )?;
-        let rows = st.query_map([&now_s], |r| {
-            Ok(DueOut {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                in_reply_to: r.get(2)?,
-                channel_type: r.get(3)?,
-                platform_id: r.get(4)?,
-                thread_id: r.get(5)?,
-                content: r.get(6)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let (due_out, refused, more) = due_rows(&c, &now_s)?;
     let mut next_out: Option<String> = c
         .query_row(
             "SELECT MIN(deliver_after) FROM ob.messages_out o WHERE deliver_after > ?1
+             AND octet_length(deliver_after) <= 64
              AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)",
             [&now_s],
-            |r| r.get(0),
+            |r| Ok(utf8(r.get_ref(0)?)),
         )
         .optional()?
         .flatten();
@@ -318,7 +372,160 @@ fn read_phase(
         due_out,
         next_out,
         max_out,
+        refused,
+        more,
     })
+}
+
+/// The next page of due outbound rows, in seq order, within [`bounds`]: sizes, types and seqs
+/// are checked in SQL before any content is fetched (`octet_length` reads only the record
+/// header), then each row is fetched alone. A row that can never be a message is refused.
+fn due_rows(c: &Connection, now_s: &str) -> anyhow::Result<(Vec<DueOut>, Vec<Refused>, bool)> {
+    use bounds::*;
+    use rusqlite::types::ValueRef;
+    struct Meta {
+        rowid: i64,
+        id: RawId,
+        seq_ok: bool,
+        fields_ok: bool,
+        content_len: i64,
+    }
+    let metas: Vec<Meta> = {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT o.rowid, o.id,
+               typeof(o.seq) = 'integer' AND o.seq BETWEEN 0 AND {max_seq},
+               COALESCE(octet_length(o.kind), 0) <= {MAX_FIELD_BYTES}
+                 AND COALESCE(octet_length(o.in_reply_to), 0) <= {MAX_FIELD_BYTES}
+                 AND COALESCE(octet_length(o.channel_type), 0) <= {MAX_FIELD_BYTES}
+                 AND COALESCE(octet_length(o.platform_id), 0) <= {MAX_FIELD_BYTES}
+                 AND COALESCE(octet_length(o.thread_id), 0) <= {MAX_FIELD_BYTES}
+                 AND COALESCE(octet_length(o.recurrence), 0) <= {MAX_FIELD_BYTES},
+               COALESCE(octet_length(o.content), 0)
+             FROM ob.messages_out o
+             WHERE typeof(o.id) IN ('text', 'blob') AND octet_length(o.id) <= {MAX_ID_BYTES}
+               AND NOT EXISTS (SELECT 1 FROM main.delivered d WHERE d.message_out_id = o.id)
+               AND (o.deliver_after IS NULL OR octet_length(o.deliver_after) > {MAX_FIELD_BYTES}
+                    OR o.deliver_after <= ?1)
+             ORDER BY o.seq LIMIT {PAGE_ROWS}",
+            max_seq = nanoclaw_protocol::seq::MAX_SEQ,
+        ))?;
+        let rows = st.query_map([now_s], |r| {
+            // The exact bytes are kept for the fate record (a lossy copy would not match).
+            let id = match r.get_ref(1)? {
+                ValueRef::Blob(b) => RawId::Blob(b.to_vec()),
+                v => RawId::Text(v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default()),
+            };
+            Ok(Meta {
+                rowid: r.get(0)?,
+                id,
+                seq_ok: r.get(2)?,
+                fields_ok: r.get(3)?,
+                content_len: r.get(4)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut more = metas.len() as i64 >= PAGE_ROWS;
+    let (mut due, mut refused, mut bytes) = (Vec::new(), Vec::new(), 0i64);
+    for m in metas {
+        let id = match &m.id {
+            RawId::Text(t) => String::from_utf8(t.clone()).ok(),
+            RawId::Blob(_) => None,
+        };
+        let shown_id = match &m.id {
+            RawId::Text(b) | RawId::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+        };
+        let mut refuse = |reason: String| {
+            refused.push(Refused {
+                id: m.id.clone(),
+                shown_id: shown_id.clone(),
+                reason,
+            })
+        };
+        let Some(id) = id else {
+            refuse("the row id is not valid UTF-8 text".into());
+            continue;
+        };
+        if !m.seq_ok {
+            refuse(format!(
+                "the row's seq is not an integer between 0 and {}",
+                nanoclaw_protocol::seq::MAX_SEQ
+            ));
+            continue;
+        }
+        if !m.fields_ok {
+            refuse(format!(
+                "a routing field of the row is over {MAX_FIELD_BYTES} bytes"
+            ));
+            continue;
+        }
+        if m.content_len > MAX_CONTENT_BYTES {
+            refuse(format!(
+                "the message content is {} bytes (limit {MAX_CONTENT_BYTES})",
+                m.content_len
+            ));
+            continue;
+        }
+        if bytes > 0 && bytes + m.content_len > PASS_BYTES {
+            more = true;
+            break;
+        }
+        bytes += m.content_len;
+        // The row may have changed since the page was read: the bound is checked again.
+        let row = c
+            .query_row(
+                &format!(
+                    "SELECT kind, in_reply_to, channel_type, platform_id, thread_id,
+                       CASE WHEN octet_length(content) <= {MAX_CONTENT_BYTES} THEN content END
+                     FROM ob.messages_out WHERE rowid = ?1"
+                ),
+                [m.rowid],
+                |r| {
+                    let opt = |i| -> rusqlite::Result<Result<Option<String>, ()>> {
+                        Ok(match r.get_ref(i)? {
+                            ValueRef::Null => Ok(None),
+                            v => utf8(v).map(Some).ok_or(()),
+                        })
+                    };
+                    Ok((opt(0)?, opt(1)?, opt(2)?, opt(3)?, opt(4)?, opt(5)?))
+                },
+            )
+            .optional()?;
+        let Some((kind, in_reply_to, channel_type, platform_id, thread_id, content)) = row else {
+            continue; // gone since the page was read
+        };
+        let (
+            Ok(Some(kind)),
+            Ok(in_reply_to),
+            Ok(channel_type),
+            Ok(platform_id),
+            Ok(thread_id),
+            Ok(Some(content)),
+        ) = (
+            kind,
+            in_reply_to,
+            channel_type,
+            platform_id,
+            thread_id,
+            content,
+        )
+        else {
+            refuse(
+                "the row has a field that is not valid UTF-8 text (or no kind or content)".into(),
+            );
+            continue;
+        };
+        due.push(DueOut {
+            id,
+            kind,
+            in_reply_to,
+            channel_type,
+            platform_id,
+            thread_id,
+            content,
+        });
+    }
+    Ok((due, refused, more))
 }
 
 /// Recurring outbound rows (`recurrence` = cron) already delivered once: each occurrence is
@@ -336,29 +543,63 @@ fn recurring_out(
                   WHERE substr(d2.message_out_id, 1, length(o.id) + 2) = o.id || '.r'),
                 d.status
          FROM ob.messages_out o LEFT JOIN main.delivered d ON d.message_out_id = o.id
-         WHERE o.recurrence IS NOT NULL AND o.recurrence != '' AND COALESCE(d.status, '') != 'failed'",
+         WHERE o.recurrence IS NOT NULL AND o.recurrence != '' AND COALESCE(d.status, '') != 'failed'
+           AND octet_length(o.id) <= ?1 AND octet_length(o.content) <= ?2
+           AND octet_length(o.recurrence) <= ?3 AND COALESCE(octet_length(o.deliver_after), 0) <= ?3
+           AND COALESCE(octet_length(o.kind), 0) + COALESCE(octet_length(o.in_reply_to), 0)
+             + COALESCE(octet_length(o.channel_type), 0) + COALESCE(octet_length(o.platform_id), 0)
+             + COALESCE(octet_length(o.thread_id), 0) <= ?3
+         ORDER BY o.seq LIMIT ?4",
     )?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            DueOut {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                in_reply_to: r.get(2)?,
-                channel_type: r.get(3)?,
-                platform_id: r.get(4)?,
-                thread_id: r.get(5)?,
-                content: r.get(6)?,
-            },
-            r.get::<_, String>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, Option<String>>(9)?,
-            r.get::<_, Option<String>>(10)?.is_some(),
-        ))
-    })?;
+    // An undecodable row is refused by the first-send path (`due_rows`), which records it
+    // failed; here it is only skipped.
+    let rows = st.query_map(
+        rusqlite::params![
+            bounds::MAX_ID_BYTES,
+            bounds::MAX_CONTENT_BYTES,
+            bounds::MAX_FIELD_BYTES,
+            bounds::PAGE_ROWS
+        ],
+        |r| {
+            let t = |i| -> rusqlite::Result<Option<String>> { Ok(utf8(r.get_ref(i)?)) };
+            Ok((
+                (t(0)?, t(1)?, t(2)?, t(3)?, t(4)?, t(5)?, t(6)?),
+                t(7)?,
+                t(8)?,
+                t(9)?,
+                r.get_ref(10)?.data_type() != rusqlite::types::Type::Null,
+            ))
+        },
+    )?;
     let now = Utc::now();
     let mut out = Vec::new();
     for row in rows {
-        let (base, cron, first, last_occ, sent_once) = row?;
+        let (fields, cron, first, last_occ, sent_once) = row?;
+        let (
+            (
+                Some(id),
+                Some(kind),
+                in_reply_to,
+                channel_type,
+                platform_id,
+                thread_id,
+                Some(content),
+            ),
+            Some(cron),
+            Some(first),
+        ) = (fields, cron, first)
+        else {
+            continue;
+        };
+        let base = DueOut {
+            id,
+            kind,
+            in_reply_to,
+            channel_type,
+            platform_id,
+            thread_id,
+            content,
+        };
         let last = last_occ
             .as_deref()
             .and_then(|l| l.rsplit_once(".r"))
@@ -510,6 +751,15 @@ fn write_phase(
         )?;
     }
 
+    // 4b. Rows refused at read time, recorded with their ids' exact bytes.
+    for r in &reads.refused {
+        tx.execute(
+            "INSERT OR IGNORE INTO main.delivered(message_out_id, platform_message_id, status, delivered_at)
+             VALUES (?1, NULL, 'failed', ?2)",
+            params![r.id, now_s],
+        )?;
+    }
+
     // 5. What is left to do, for scheduling.
     let due_now: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM main.messages_in WHERE status='pending' AND trigger=1
@@ -535,6 +785,7 @@ fn write_phase(
         .into_iter()
         .flatten()
         .filter_map(|s| time::parse(&s))
+        .chain(reads.more.then_some(now))
         .min();
     Ok(Applied {
         finished,
@@ -555,8 +806,7 @@ fn record_delivered(
     status: &str,
 ) -> anyhow::Result<()> {
     let _w = crate::sessions::write_lock(dir);
-    let c = Connection::open(dir.join("inbound.db"))?;
-    c.busy_timeout(schema::BUSY_TIMEOUT)?;
+    let c = schema::open_rw(&dir.join("inbound.db"))?;
     c.execute(
         "INSERT OR IGNORE INTO delivered(message_out_id, platform_message_id, status, delivered_at) VALUES (?1, ?2, ?3, ?4)",
         params![out_id, platform_msg, status, time::now()],
@@ -590,6 +840,30 @@ fn platform_message_of(
         None => None,
     };
     Ok(found)
+}
+
+/// Rows refused at read time: each is audited, and the agent is told why with its next turn
+/// (one inbound write for the whole page); the write phase records them `failed`.
+async fn tell_refused(
+    host: &Arc<Host>,
+    sess: &db::sessions::Session,
+    refused: &[Refused],
+) -> anyhow::Result<()> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut notes = Vec::with_capacity(refused.len());
+    for r in refused {
+        tracing::warn!(session = %sess.id, id = %r.shown_id, reason = %r.reason, "outbound row refused");
+        let note = serde_json::json!({"action": "delivery_failed", "status": "error",
+            "result": {"messageId": r.shown_id, "error": r.reason}});
+        let mut row = crate::sessions::NewInbound::new("system", note.to_string());
+        row.trigger = false;
+        notes.push(row);
+    }
+    let dir = host.home.session(&sess.agent_group_id, &sess.id)?;
+    crate::sessions::write_inbound_batched(dir.dir(), notes).await?;
+    Ok(())
 }
 
 /// A row that can never be sent: recorded `failed` (the audit) and the agent told why with its

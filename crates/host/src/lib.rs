@@ -489,7 +489,10 @@ impl Host {
             .call(move |c| {
                 for id in running {
                     if let Some(s) = db::sessions::get(c, &id)? {
-                        sessions::project(c, &home, &s)?;
+                        // One session's broken files must not fail the change for the others.
+                        if let Err(e) = sessions::project(c, &home, &s) {
+                            tracing::warn!(session = %id, error = %e, "projection failed for one session");
+                        }
                     }
                 }
                 Ok(())

@@ -149,6 +149,7 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         dropped,
         notice: None,
     };
+    let mut failed: Option<anyhow::Error> = None;
     for p in plans {
         let mut row = NewInbound::new("chat", content.clone());
         if let Some(pm) = &ev.platform_message_id {
@@ -174,10 +175,17 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             .session(&p.session.agent_group_id, &p.session.id)?
             .dir()
             .to_path_buf();
-        if sessions::write_inbound_batched(&dir, vec![row])
-            .await?
-            .is_empty()
-        {
+        // One session's broken state fails that session only: the others of a fan-out are
+        // still served. Only when nothing could be written is the event an error (retried).
+        let written = match sessions::write_inbound_batched(&dir, vec![row]).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(session = %p.session.id, error = %e, "routing into one session failed; the others are still served");
+                failed.get_or_insert(e);
+                continue;
+            }
+        };
+        if written.is_empty() {
             tracing::debug!(id = %id, "message already routed (redelivery); skipped");
             continue;
         }
@@ -195,6 +203,11 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
             message_id: id,
             trigger: p.trigger,
         });
+    }
+    if let Some(e) = failed {
+        if out.accepted.is_empty() {
+            return Err(e);
+        }
     }
     for f in &ev.attachments {
         if let Some(dir) = f.path.parent() {
@@ -290,6 +303,40 @@ async fn answer_open_question(
         },
     }))
 }
+
+/// Records an event that was given up on after [`ROUTE_ATTEMPTS`] failed routings (the audit of
+/// `ctl dropped-messages`), so a channel can confirm it and serve the next one.
+pub async fn give_up(host: &Arc<Host>, ev: &InboundEvent, error: &anyhow::Error) {
+    let (ct, pid, user, name) = (
+        ev.channel_type.clone(),
+        ev.platform_id.clone(),
+        user_id(ev),
+        ev.sender_name.clone(),
+    );
+    tracing::warn!(channel = %ct, platform = %pid, error = %error, "update could not be routed; recorded and skipped");
+    let r = host
+        .db
+        .call(move |c| {
+            Ok(db::unregistered::record(
+                c,
+                &ct,
+                &pid,
+                Some(&user),
+                Some(&name),
+                Reason::RouteFailed,
+                None,
+                None,
+            )?)
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "could not record a skipped update");
+    }
+}
+
+/// Routings of one platform update before it is recorded and skipped: a failure that repeats
+/// (one session's broken files) must not hold up every other chat behind it.
+pub const ROUTE_ATTEMPTS: u32 = 3;
 
 /// A row id derived from the platform's message id, so a redelivered message maps to the same row.
 fn stable_id(channel: &str, platform_id: &str, message: &str) -> String {

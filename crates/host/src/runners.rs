@@ -529,7 +529,7 @@ async fn watch_outbound(host: Arc<Host>, session: String, started_at: String) {
         tick.tick().await;
         // A 4-byte read of the header; no SQL unless the runner committed something.
         if watch.is_none() {
-            watch = nanoclaw_protocol::schema::ChangeCounter::open(&ob).ok();
+            watch = nanoclaw_protocol::schema::ChangeCounter::open_host(&ob).ok();
         }
         let counter = watch.as_ref().and_then(|w| w.read().ok());
         if counter == last {

@@ -87,7 +87,7 @@ pub fn provision(home: &Home, s: &Session) -> anyhow::Result<SessionPaths> {
     std::fs::create_dir_all(p.dir().join("inbox"))?;
     std::fs::create_dir_all(p.dir().join("outbox"))?;
     schema::open_inbound_rw(&p.inbound_db())?;
-    schema::open_outbound_rw(&p.outbound_db())?;
+    schema::provision_outbound(&p.outbound_db())?;
     // The conversation itself: the host user's (or, with Docker on a root host, after the
     // hand-over, the container user's) only.
     crate::perms::private_file(&p.inbound_db())?;
@@ -127,18 +127,31 @@ pub fn write_lock(dir: &Path) -> std::sync::MutexGuard<'static, ()> {
 /// Writes rows into a session's inbound.db, assigning even seqs. Returns `(id, seq)` pairs.
 pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(String, i64)>> {
     let _w = write_lock(dir);
-    let mut c = schema::open_inbound_write(dir)?;
+    audit_planted_journal(dir);
+    let mut c = schema::open_rw(&dir.join("inbound.db"))?;
     // Read the runner's file before the write transaction: no lock on it is held while waiting.
-    let max_out = seq::max_seq(&c, "ob.messages_out")?;
+    // A runner that broke its own file does not stop the host's writes to its session: the
+    // seq then only needs to be above the host's own rows (parity keeps the sides apart).
+    let max_out = match schema::attach_outbound(&c, dir)
+        .and_then(|()| seq::max_seq(&c, "ob.messages_out"))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(session_dir = %dir.display(), error = %e, "outbound.db unreadable; inbound write goes on without it");
+            0
+        }
+    };
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut max = seq::max_seq(&tx, "main.messages_in")?.max(max_out);
     let now = nanoclaw_protocol::time::now();
     let mut out = Vec::with_capacity(rows.len());
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR IGNORE INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
+            // Only a known id is skipped: a seq collision is an error, never a silent drop.
+            "INSERT INTO main.messages_in(id, seq, kind, timestamp, status, process_after, recurrence,
                series_id, tries, trigger, platform_id, channel_type, thread_id, content, source_session_id, on_wake)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, 0)",
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, 0)
+             ON CONFLICT(id) DO NOTHING",
         )?;
         for r in rows {
             let s = seq::next(seq::Side::Host, max);
@@ -171,6 +184,26 @@ pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(Str
     }
     tx.commit()?;
     Ok(out)
+}
+
+/// A file next to inbound.db named like its journal was put there by the agent: the host's
+/// journal lives in `data/journals/` (`protocol::vfs`), so this one is never read. Logged once
+/// per session folder and process, as an attack.
+pub fn audit_planted_journal(dir: &Path) {
+    if std::fs::symlink_metadata(dir.join("inbound.db-journal")).is_err() {
+        return;
+    }
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<std::path::PathBuf>>> = OnceLock::new();
+    let first = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(dir.to_path_buf());
+    if first {
+        tracing::warn!(session_dir = %dir.display(), "planted journal next to inbound.db ignored (the host's journal is private)");
+    }
 }
 
 /// Rows waiting for the next group commit of one session, with their callers' reply channels.
@@ -234,7 +267,9 @@ pub fn project(c: &Connection, home: &Home, s: &Session) -> anyhow::Result<()> {
     };
     let p = home.session(&s.agent_group_id, &s.id)?;
     let _w = write_lock(p.dir());
-    let mut ic = schema::open_inbound_write(p.dir())?;
+    // inbound.db alone: a projection needs nothing of the runner's file, so a broken
+    // outbound.db cannot fail a wiring change.
+    let mut ic = schema::open_rw(&p.inbound_db())?;
     let tx = ic.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute("DELETE FROM main.destinations", [])?;
     for d in &dests {

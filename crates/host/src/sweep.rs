@@ -60,6 +60,9 @@ pub async fn run(host: Arc<Host>) {
 /// one, without flooding SQLite with open files.
 const PARALLEL_PASSES: usize = 4;
 
+/// How long the sweep waits for one session's pass.
+const PASS_BOUND: Duration = Duration::from_secs(60);
+
 /// What the file checks found for one session.
 enum Check {
     /// A live runner stopped beating.
@@ -130,7 +133,16 @@ async fn sweep_once(
                 alive,
                 started_at: started.as_deref(),
             };
-            let result = delivery::pass(host, &id, view).await;
+            // The pass runs on (it is never cancelled half-way); the sweep only stops waiting,
+            // so a session whose files hold its pass up cannot hold up the others.
+            let result =
+                match tokio::time::timeout(PASS_BOUND, delivery::pass(host, &id, view)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(anyhow::anyhow!(
+                        "session pass still running after {}s; the sweep goes on without it",
+                        PASS_BOUND.as_secs()
+                    )),
+                };
             // Read the inbound counter again: the pass itself may have written inbound.db.
             let inbound = tokio::task::spawn_blocking(move || counters(&paths).inbound)
                 .await

@@ -11,6 +11,7 @@ pub mod paths;
 pub mod schema;
 pub mod seq;
 pub mod time;
+pub mod vfs;
 
 pub use paths::{Home, SessionPaths};
 
@@ -26,6 +27,9 @@ pub enum Error {
     /// Content JSON did not parse or did not match its kind.
     #[error("bad content: {0}")]
     Content(String),
+    /// A session file is a link, FIFO, socket or device where a regular file belongs.
+    #[error("session file refused: {0} is not a regular file")]
+    NotRegular(std::path::PathBuf),
     /// A name or path from outside failed validation.
     #[error("invalid name: {0}")]
     InvalidName(String),

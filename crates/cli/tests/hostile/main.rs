@@ -8,6 +8,7 @@
 
 mod access;
 mod containers;
+mod db;
 mod fs;
 mod sandbox;
 mod support;

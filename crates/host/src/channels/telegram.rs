@@ -337,6 +337,8 @@ impl TelegramChannel {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let timeout = host.settings.u64("TELEGRAM_POLL_TIMEOUT", 25);
+        // Failed routings per update id (only the few at the head of the queue).
+        let mut failures: std::collections::HashMap<i64, u32> = Default::default();
         loop {
             let body = json!({"offset": offset, "timeout": timeout, "allowed_updates": ["message", "edited_message", "callback_query"]});
             let updates = tokio::select! {
@@ -388,11 +390,19 @@ impl TelegramChannel {
                     self.on_callback(&host, cb).await;
                 } else if let Some(mut ev) = self.event(&u) {
                     self.download_files(&host, &u, &mut ev).await;
-                    if let Err(e) = host.route(ev).await {
-                        // Not confirmed: the update comes back on the next poll.
-                        tracing::error!(update = id, error = %e, "routing a Telegram update failed");
-                        break;
+                    if let Err(e) = host.route(ev.clone()).await {
+                        // Not confirmed: the update comes back on the next poll, a few times;
+                        // then it is recorded and skipped so the chats behind it are served.
+                        let n = failures.entry(id).or_insert(0);
+                        *n += 1;
+                        if *n < crate::router::ROUTE_ATTEMPTS {
+                            tracing::error!(update = id, error = %e, "routing a Telegram update failed");
+                            tokio::time::sleep(Duration::from_millis(200 << *n)).await;
+                            break;
+                        }
+                        crate::router::give_up(&host, &ev, &e).await;
                     }
+                    failures.remove(&id);
                 }
                 offset = id + 1;
                 let v = offset.to_string();

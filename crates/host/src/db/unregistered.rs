@@ -13,6 +13,9 @@ pub enum Reason {
     NotInScope,
     /// Content could not be accepted (too large, malformed).
     BadInput,
+    /// Routing failed again and again (e.g. a session's files are broken): skipped, so it is
+    /// not retried forever ahead of other chats.
+    RouteFailed,
 }
 
 impl Reason {
@@ -23,6 +26,7 @@ impl Reason {
             Self::UnknownSender => "unknown_sender",
             Self::NotInScope => "sender_scope",
             Self::BadInput => "bad_input",
+            Self::RouteFailed => "route_failed",
         }
     }
 }
