@@ -345,7 +345,8 @@ pub fn runner_pids(needle: &Path) -> Vec<u32> {
 /// Writes a `messages_out` row into a session folder as its runner does, while that runner may
 /// be live and writing too: the seq (the next odd number above both tables) is chosen inside
 /// the IMMEDIATE transaction that inserts it, so two writers never pick the same one.
-/// `extra` adds text columns (`recurrence`, `thread_id`, ...). Returns the seq.
+/// `extra` adds text columns (`recurrence`, `thread_id`, ...; `kind` replaces the default
+/// `chat`). Returns the seq.
 pub fn runner_insert(
     dir: &Path,
     id: &str,
@@ -376,15 +377,26 @@ pub fn runner_insert(
         .expect("max seq of messages_out");
     let seq =
         nanoclaw_protocol::seq::next(nanoclaw_protocol::seq::Side::Runner, max_in.max(max_out));
+    let kind = extra
+        .iter()
+        .find(|(c, _)| *c == "kind")
+        .map_or("chat", |(_, v)| *v);
     let mut cols = String::from("id, seq, timestamp, kind, platform_id, channel_type, content");
-    let mut marks = String::from("?1, ?2, ?3, 'chat', ?4, ?5, ?6");
+    let mut marks = String::from("?1, ?2, ?3, ?4, ?5, ?6, ?7");
     let now = nanoclaw_protocol::time::now();
     let content = content.to_string();
-    let mut params: Vec<&dyn rusqlite::ToSql> =
-        vec![&id, &seq, &now, &platform_id, &channel_type, &content];
-    for (i, (col, val)) in extra.iter().enumerate() {
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![
+        &id,
+        &seq,
+        &now,
+        &kind,
+        &platform_id,
+        &channel_type,
+        &content,
+    ];
+    for (i, (col, val)) in extra.iter().filter(|(c, _)| *c != "kind").enumerate() {
         cols.push_str(&format!(", {col}"));
-        marks.push_str(&format!(", ?{}", i + 7));
+        marks.push_str(&format!(", ?{}", i + 8));
         params.push(val);
     }
     tx.execute(

@@ -3,7 +3,8 @@
 //! own folder, pairing codes resist guessing, and the route check includes the thread.
 //!
 //! The hostile runner here writes its outbound.db directly (it controls that file), in the
-//! process runtime; the platform side is the fake Telegram Bot API and the terminal.
+//! process runtime and the Docker runtime; the platform side is the fake Telegram Bot API and
+//! the terminal.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,14 +13,22 @@ use nanoclaw_testkit::fake_telegram::FakeTelegram;
 use nanoclaw_testkit::{eventually, HostProc, TestHome};
 use serde_json::{json, Value};
 
-use crate::support::audited;
+use crate::support::{audited, Rt};
+
+/// A home in `rt` (the mock provider: the attacks here are rows the runner writes itself).
+fn runtime_home(rt: Rt) -> TestHome {
+    match rt {
+        Rt::Process => TestHome::new(),
+        Rt::Docker => TestHome::new().env("NANOCLAW_RUNTIME", "docker"),
+    }
+}
 
 const TOKEN: &str = "123456:TEST-token";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn setup() -> (FakeTelegram, TestHome) {
+fn setup(rt: Rt) -> (FakeTelegram, TestHome) {
     let fake = FakeTelegram::start(TOKEN);
-    let home = TestHome::new()
+    let home = runtime_home(rt)
         .env("TELEGRAM_BOT_TOKEN", TOKEN)
         .env("TELEGRAM_API_URL", fake.url())
         .env("TELEGRAM_POLL_TIMEOUT", "1");
@@ -119,35 +128,20 @@ fn session_of(home: &TestHome, platform_id: &str, thread: Option<&str>) -> PathB
     home.path().join("data/v2-sessions").join(ag).join(sid)
 }
 
-/// Plays the hostile runner: a messages_out row (next odd seq) with any content and route.
+/// Plays the hostile runner: a messages_out row (next odd seq) with any content and route,
+/// written inside the runner's own lock (a live runner may be writing too).
 fn runner_writes(
     dir: &Path,
     kind: &str,
     content: Value,
     route: (&str, &str, Option<&str>),
 ) -> String {
-    let out = rusqlite::Connection::open(dir.join("outbound.db")).unwrap();
-    out.busy_timeout(Duration::from_secs(5)).unwrap();
-    let inb = rusqlite::Connection::open(dir.join("inbound.db")).unwrap();
-    inb.busy_timeout(Duration::from_secs(5)).unwrap();
-    let max_in: i64 = inb
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_in", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let max_out: i64 = out
-        .query_row("SELECT COALESCE(MAX(seq),0) FROM messages_out", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let m = max_in.max(max_out);
-    let seq = if m % 2 == 0 { m + 1 } else { m + 2 };
-    let id = format!("out-hostile-{seq}");
-    out.execute(
-        "INSERT INTO messages_out(id, seq, timestamp, kind, channel_type, platform_id, thread_id, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        rusqlite::params![id, seq, nanoclaw_protocol::time::now(), kind, route.0, route.1, route.2, content.to_string()],
-    )
-    .unwrap();
+    let id = nanoclaw_protocol::new_id("out-hostile");
+    let mut extra = vec![("kind", kind)];
+    if let Some(t) = route.2 {
+        extra.push(("thread_id", t));
+    }
+    nanoclaw_testkit::runner_insert(dir, &id, route.0, route.1, &content, &extra);
     id
 }
 
@@ -227,7 +221,13 @@ fn packages(home: &TestHome) -> String {
 
 #[test]
 fn an_agent_cannot_rehome_an_approval_and_approve_itself() {
-    let (fake, home) = setup();
+    for rt in Rt::all() {
+        an_agent_cannot_rehome_an_approval_and_approve_itself_in(rt);
+    }
+}
+
+fn an_agent_cannot_rehome_an_approval_and_approve_itself_in(rt: Rt) {
+    let (fake, home) = setup(rt);
     let _host = start(&home);
     // The terminal's owner is the approver; the agent's own chat has a non-admin in it.
     let (ok, _) = crate::support::chat(&home, "hi");
@@ -308,7 +308,13 @@ fn an_agent_cannot_rehome_an_approval_and_approve_itself() {
 
 #[test]
 fn question_ids_of_two_sessions_never_collide() {
-    let (fake, home) = setup();
+    for rt in Rt::all() {
+        question_ids_of_two_sessions_never_collide_in(rt);
+    }
+}
+
+fn question_ids_of_two_sessions_never_collide_in(rt: Rt) {
+    let (fake, home) = setup(rt);
     let _host = start(&home);
     wire(&home, 555, false, "public", "shared");
     wire(&home, 556, false, "public", "shared");
@@ -356,7 +362,13 @@ fn question_ids_of_two_sessions_never_collide() {
 
 #[test]
 fn strangers_answer_nothing_by_button_or_by_text() {
-    let (fake, home) = setup();
+    for rt in Rt::all() {
+        strangers_answer_nothing_by_button_or_by_text_in(rt);
+    }
+}
+
+fn strangers_answer_nothing_by_button_or_by_text_in(rt: Rt) {
+    let (fake, home) = setup(rt);
     let _host = start(&home);
     // A strict group: only known senders are admitted.
     wire(&home, -100777, true, "strict", "shared");
@@ -407,7 +419,13 @@ fn strangers_answer_nothing_by_button_or_by_text() {
 
 #[test]
 fn create_agent_writes_only_the_new_agents_own_folder() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        create_agent_writes_only_the_new_agents_own_folder_in(rt);
+    }
+}
+
+fn create_agent_writes_only_the_new_agents_own_folder_in(rt: Rt) {
+    let home = runtime_home(rt);
     let global = home.path().join("groups/global");
     std::fs::create_dir_all(&global).unwrap();
     std::fs::write(global.join("CLAUDE.md"), "shared memory\n").unwrap();
@@ -487,7 +505,8 @@ fn create_agent_writes_only_the_new_agents_own_folder() {
 
 #[test]
 fn pairing_code_guesses_lock_the_stranger_out() {
-    let (fake, home) = setup();
+    // The router alone judges a code: no runner takes part, so one runtime is enough.
+    let (fake, home) = setup(Rt::Process);
     let _host = start(&home);
     let o = home.run(&["pair", "telegram"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -541,7 +560,13 @@ fn pairing_code_guesses_lock_the_stranger_out() {
 
 #[test]
 fn a_per_thread_session_posts_only_into_its_own_topic() {
-    let (fake, home) = setup();
+    for rt in Rt::all() {
+        a_per_thread_session_posts_only_into_its_own_topic_in(rt);
+    }
+}
+
+fn a_per_thread_session_posts_only_into_its_own_topic_in(rt: Rt) {
+    let (fake, home) = setup(rt);
     let _host = start(&home);
     wire(&home, -100888, true, "public", "per-thread");
     fake.message(-100888, "supergroup", 42, "in topic 5", Some(5));
