@@ -139,43 +139,7 @@ fn telegram_down_at_start_retries_in_the_background_while_the_terminal_serves() 
         status(&home).contains("telegram: connected").then_some(())
     })
     .unwrap_or_else(|| panic!("telegram never connected: {}", status(&home)));
-    let main: String = home
-        .central()
-        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let ctl = |args: &[&str]| {
-        let mut a = vec!["ctl"];
-        a.extend_from_slice(args);
-        let o = home.run(&a);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        stdout(&o).trim().to_string()
-    };
-    let mg = ctl(&[
-        "messaging-groups",
-        "create",
-        "--channel-type",
-        "telegram",
-        "--platform-id",
-        "telegram:555",
-        "--is-group",
-        "false",
-        "--unknown-sender-policy",
-        "public",
-    ]);
-    ctl(&[
-        "wirings",
-        "create",
-        "--messaging-group-id",
-        &mg,
-        "--agent-group-id",
-        &main,
-        "--session-mode",
-        "shared",
-        "--engage-mode",
-        "mention",
-    ]);
+    home.wire_telegram(555, false, "public", "mention", "shared");
     fake.message(555, "private", 42, "back online?", None);
     let sent: Vec<Value> = eventually(Duration::from_secs(20), || {
         let r: Vec<Value> = fake

@@ -18,78 +18,21 @@ fn setup() -> (FakeTelegram, TestHome) {
 }
 
 fn ctl(home: &TestHome, args: &[&str]) -> String {
-    let mut a = vec!["ctl"];
-    a.extend_from_slice(args);
-    let o = home.run(&a);
-    assert!(
-        o.status.success(),
-        "ctl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    home.ctl(args)
 }
 
-/// Wires a Telegram chat to the main agent; returns the messaging group id.
+/// Wires a Telegram chat to the main agent (unknown senders allowed); returns the messaging
+/// group id.
 fn wire(home: &TestHome, chat: i64, is_group: bool, engage: &str, mode: &str) -> String {
-    let main: String = home
-        .central()
-        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let pid = format!("telegram:{chat}");
-    let mg = ctl(
-        home,
-        &[
-            "messaging-groups",
-            "create",
-            "--channel-type",
-            "telegram",
-            "--platform-id",
-            &pid,
-            "--is-group",
-            if is_group { "true" } else { "false" },
-            "--unknown-sender-policy",
-            "public",
-        ],
-    );
-    let mut args = vec![
-        "wirings",
-        "create",
-        "--messaging-group-id",
-        &mg,
-        "--agent-group-id",
-        &main,
-        "--session-mode",
-        mode,
-        "--engage-mode",
-        engage,
-    ];
-    if engage == "pattern" {
-        args.extend_from_slice(&["--engage-pattern", "."]);
-    }
-    ctl(home, &args);
-    mg
+    home.wire_telegram(chat, is_group, "public", engage, mode)
 }
 
 fn replies_to(fake: &FakeTelegram, chat: i64) -> Vec<Value> {
-    fake.calls("sendMessage")
-        .into_iter()
-        .filter(|c| c["chat_id"] == chat)
-        .collect()
+    fake.replies_to(chat)
 }
 
 fn wait_replies(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<Value> {
-    eventually(Duration::from_secs(20), || {
-        let r = replies_to(fake, chat);
-        (r.len() >= n).then_some(r)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "expected {n} replies in chat {chat}, got {:?}",
-            replies_to(fake, chat)
-        )
-    })
+    fake.wait_replies(chat, n)
 }
 
 fn start(home: &TestHome) -> HostProc {

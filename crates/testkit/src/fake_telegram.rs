@@ -329,6 +329,28 @@ impl FakeTelegram {
         self.inner.lock().unwrap().uploads.clone()
     }
 
+    /// The bot's messages (`sendMessage`) to `chat`.
+    pub fn replies_to(&self, chat: i64) -> Vec<Value> {
+        self.calls("sendMessage")
+            .into_iter()
+            .filter(|c| c["chat_id"] == chat)
+            .collect()
+    }
+
+    /// Waits (20 s at most) until the bot sent `n` messages to `chat`; returns them all.
+    pub fn wait_replies(&self, chat: i64, n: usize) -> Vec<Value> {
+        crate::eventually(std::time::Duration::from_secs(20), || {
+            let r = self.replies_to(chat);
+            (r.len() >= n).then_some(r)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {n} replies in chat {chat}, got {:?}",
+                self.replies_to(chat)
+            )
+        })
+    }
+
     /// Calls the bot made to `method`, in order (request bodies).
     pub fn calls(&self, method: &str) -> Vec<Value> {
         self.inner

@@ -104,6 +104,72 @@ impl TestHome {
         h
     }
 
+    /// `nanoclaw ctl <args>`, which must succeed; its trimmed stdout (a new row's id).
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let mut a = vec!["ctl"];
+        a.extend_from_slice(args);
+        let o = self.run(&a);
+        assert!(
+            o.status.success(),
+            "ctl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// The id of the `main` agent group (made by the host's first start).
+    pub fn main_group(&self) -> String {
+        self.central()
+            .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
+                r.get(0)
+            })
+            .expect("the main agent group")
+    }
+
+    /// Wires Telegram chat `chat` to the main agent through ctl: unknown senders by `policy`,
+    /// engage by `engage` (`pattern` means every message), sessions by `mode`. Returns the
+    /// messaging group id.
+    pub fn wire_telegram(
+        &self,
+        chat: i64,
+        is_group: bool,
+        policy: &str,
+        engage: &str,
+        mode: &str,
+    ) -> String {
+        let main = self.main_group();
+        let pid = format!("telegram:{chat}");
+        let mg = self.ctl(&[
+            "messaging-groups",
+            "create",
+            "--channel-type",
+            "telegram",
+            "--platform-id",
+            &pid,
+            "--is-group",
+            if is_group { "true" } else { "false" },
+            "--unknown-sender-policy",
+            policy,
+        ]);
+        let mut args = vec![
+            "wirings",
+            "create",
+            "--messaging-group-id",
+            &mg,
+            "--agent-group-id",
+            &main,
+            "--session-mode",
+            mode,
+            "--engage-mode",
+            engage,
+        ];
+        if engage == "pattern" {
+            args.extend_from_slice(&["--engage-pattern", "."]);
+        }
+        self.ctl(&args);
+        mg
+    }
+
     /// The central DB, opened for reading.
     pub fn central(&self) -> Connection {
         let c = Connection::open(self.path().join("data/v2.db")).expect("open v2.db");

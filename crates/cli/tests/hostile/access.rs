@@ -40,76 +40,24 @@ fn start(home: &TestHome) -> HostProc {
 }
 
 fn ctl(home: &TestHome, args: &[&str]) -> String {
-    let mut a = vec!["ctl"];
-    a.extend_from_slice(args);
-    let o = home.run(&a);
-    assert!(
-        o.status.success(),
-        "ctl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    home.ctl(args)
 }
 
 fn main_group(home: &TestHome) -> String {
-    home.central()
-        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
+    home.main_group()
 }
 
 /// Wires a Telegram chat to the main agent (engage on every message).
 fn wire(home: &TestHome, chat: i64, is_group: bool, policy: &str, mode: &str) {
-    let main = main_group(home);
-    let pid = format!("telegram:{chat}");
-    let mg = ctl(
-        home,
-        &[
-            "messaging-groups",
-            "create",
-            "--channel-type",
-            "telegram",
-            "--platform-id",
-            &pid,
-            "--is-group",
-            if is_group { "true" } else { "false" },
-            "--unknown-sender-policy",
-            policy,
-        ],
-    );
-    ctl(
-        home,
-        &[
-            "wirings",
-            "create",
-            "--messaging-group-id",
-            &mg,
-            "--agent-group-id",
-            &main,
-            "--session-mode",
-            mode,
-            "--engage-mode",
-            "pattern",
-            "--engage-pattern",
-            ".",
-        ],
-    );
+    home.wire_telegram(chat, is_group, policy, "pattern", mode);
 }
 
 fn replies_to(fake: &FakeTelegram, chat: i64) -> Vec<Value> {
-    fake.calls("sendMessage")
-        .into_iter()
-        .filter(|c| c["chat_id"] == chat)
-        .collect()
+    fake.replies_to(chat)
 }
 
 fn wait_replies(fake: &FakeTelegram, chat: i64, n: usize) -> Vec<Value> {
-    eventually(WAIT, || {
-        let r = replies_to(fake, chat);
-        (r.len() >= n).then_some(r)
-    })
-    .unwrap_or_else(|| panic!("expected {n} replies in chat {chat}"))
+    fake.wait_replies(chat, n)
 }
 
 /// The folder of the session serving a chat (and thread).

@@ -408,46 +408,8 @@ fn a_row_flood_keeps_the_host_bounded() {
     assert_eq!(say(&home, None, "two"), "echo: two");
 }
 
-/// Wires Telegram chat `chat` (a DM, its own session) to the main agent.
 fn wire_telegram(home: &TestHome, chat: i64) {
-    let ctl = |args: &[&str]| {
-        let mut a = vec!["ctl"];
-        a.extend_from_slice(args);
-        let o = home.run(&a);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
-    let main: String = home
-        .central()
-        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let pid = format!("telegram:{chat}");
-    let mg = ctl(&[
-        "messaging-groups",
-        "create",
-        "--channel-type",
-        "telegram",
-        "--platform-id",
-        &pid,
-        "--is-group",
-        "false",
-        "--unknown-sender-policy",
-        "public",
-    ]);
-    ctl(&[
-        "wirings",
-        "create",
-        "--messaging-group-id",
-        &mg,
-        "--agent-group-id",
-        &main,
-        "--session-mode",
-        "shared",
-        "--engage-mode",
-        "mention",
-    ]);
+    home.wire_telegram(chat, false, "public", "mention", "shared");
 }
 
 /// An agent that breaks its own session files makes routing into its session fail: that

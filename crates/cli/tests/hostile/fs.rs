@@ -20,18 +20,6 @@ use crate::support::{self, Rt};
 const TOKEN: &str = "123456:TEST-token";
 const CHAT: i64 = 555;
 
-fn ctl(home: &TestHome, args: &[&str]) -> String {
-    let mut a = vec!["ctl"];
-    a.extend_from_slice(args);
-    let o = home.run(&a);
-    assert!(
-        o.status.success(),
-        "ctl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
 /// A home on `rt` with a Telegram chat wired to the main agent, a first exchange done (so the
 /// session folder exists); returns the fake, the home, the host and the session folder.
 fn telegram_home(
@@ -48,43 +36,7 @@ fn telegram_home(
         home = home.env(k, v);
     }
     let host = home.start_host(&[]);
-    let main: String = home
-        .central()
-        .query_row("SELECT id FROM agent_groups WHERE folder='main'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let pid = format!("telegram:{CHAT}");
-    let mg = ctl(
-        &home,
-        &[
-            "messaging-groups",
-            "create",
-            "--channel-type",
-            "telegram",
-            "--platform-id",
-            &pid,
-            "--is-group",
-            "false",
-            "--unknown-sender-policy",
-            "public",
-        ],
-    );
-    ctl(
-        &home,
-        &[
-            "wirings",
-            "create",
-            "--messaging-group-id",
-            &mg,
-            "--agent-group-id",
-            &main,
-            "--session-mode",
-            "shared",
-            "--engage-mode",
-            "mention",
-        ],
-    );
+    home.wire_telegram(CHAT, false, "public", "mention", "shared");
     model.push([Reply::text("hello")]);
     fake.message(CHAT, "private", 42, "hi", None);
     wait_sends(&fake, 1);
