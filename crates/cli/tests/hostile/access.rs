@@ -13,15 +13,7 @@ use nanoclaw_testkit::fake_telegram::FakeTelegram;
 use nanoclaw_testkit::{eventually, HostProc, TestHome};
 use serde_json::{json, Value};
 
-use crate::support::{audited, Rt};
-
-/// A home in `rt` (the mock provider: the attacks here are rows the runner writes itself).
-fn runtime_home(rt: Rt) -> TestHome {
-    match rt {
-        Rt::Process => TestHome::new(),
-        Rt::Docker => TestHome::new().env("NANOCLAW_RUNTIME", "docker"),
-    }
-}
+use crate::support::{audited, runtime_home, Rt};
 
 const TOKEN: &str = "123456:TEST-token";
 const WAIT: Duration = Duration::from_secs(20);

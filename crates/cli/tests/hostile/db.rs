@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nanoclaw_testkit::{eventually, TestHome};
 use rusqlite::Connection;
 
-use super::support::{audited, host_log, peak_rss};
+use super::support::{audited, host_log, peak_rss, runtime_home, Rt};
 
 /// Reads a session DB without locks or hot-journal handling (`immutable=1`): the test must not
 /// itself roll back a journal it planted.
@@ -99,7 +99,13 @@ fn forged_journal(db: &Path, scratch: &Path) -> Vec<u8> {
 /// crash mid-write still recovers: e2e's host-kill tests.)
 #[test]
 fn a_planted_inbound_journal_never_rewrites_host_state() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        a_planted_inbound_journal_never_rewrites_host_state_in(rt);
+    }
+}
+
+fn a_planted_inbound_journal_never_rewrites_host_state_in(rt: Rt) {
+    let home = runtime_home(rt);
     let _host = home.start_host(&[]);
     assert_eq!(say(&home, None, "first"), "echo: first");
     let dir = home.session_dirs().remove(0);
@@ -166,7 +172,13 @@ fn mkfifo(p: &Path) {
 /// agents are served, and the refusal is audited.
 #[test]
 fn fifos_and_links_in_a_session_stall_no_one() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        fifos_and_links_in_a_session_stall_no_one_in(rt);
+    }
+}
+
+fn fifos_and_links_in_a_session_stall_no_one_in(rt: Rt) {
+    let home = runtime_home(rt);
     let _host = home.start_host(&[("NANOCLAW_SWEEP_INTERVAL_MS", "300")]);
     assert_eq!(say(&home, None, "hi"), "echo: hi");
     let dir = home.session_dirs().remove(0);
@@ -246,7 +258,13 @@ fn max_out_seq(c: &Connection) -> i64 {
 /// and the host's next writes to that session are neither wrapped nor dropped as duplicates.
 #[test]
 fn absurd_seqs_are_refused_and_move_nothing() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        absurd_seqs_are_refused_and_move_nothing_in(rt);
+    }
+}
+
+fn absurd_seqs_are_refused_and_move_nothing_in(rt: Rt) {
+    let home = runtime_home(rt);
     let _host = home.start_host(&[]);
     assert_eq!(say(&home, None, "one"), "echo: one");
     let dir = home.session_dirs().remove(0);
@@ -297,7 +315,13 @@ fn absurd_seqs_are_refused_and_move_nothing() {
 /// the rows after it are still delivered.
 #[test]
 fn undecodable_rows_fail_alone_and_the_agent_is_told() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        undecodable_rows_fail_alone_and_the_agent_is_told_in(rt);
+    }
+}
+
+fn undecodable_rows_fail_alone_and_the_agent_is_told_in(rt: Rt) {
+    let home = runtime_home(rt);
     let _host = home.start_host(&[]);
     assert_eq!(say(&home, None, "one"), "echo: one");
     let dir = home.session_dirs().remove(0);
@@ -352,7 +376,13 @@ fn rss_now(pid: u32) -> u64 {
 /// agent, and the session goes on.
 #[test]
 fn a_row_flood_keeps_the_host_bounded() {
-    let home = TestHome::new();
+    for rt in Rt::all() {
+        a_row_flood_keeps_the_host_bounded_in(rt);
+    }
+}
+
+fn a_row_flood_keeps_the_host_bounded_in(rt: Rt) {
+    let home = runtime_home(rt);
     let host = home.start_host(&[]);
     assert_eq!(say(&home, None, "one"), "echo: one");
     let dir = home.session_dirs().remove(0);
@@ -415,6 +445,8 @@ fn wire_telegram(home: &TestHome, chat: i64) {
 /// An agent that breaks its own session files makes routing into its session fail: that
 /// update is retried a few times, then recorded (`route_failed`) and skipped, so the chats
 /// behind it are served instead of waiting forever.
+/// The Telegram poll loop alone is under test (the broken session never runs a turn), so one
+/// runtime is enough.
 #[test]
 fn an_unroutable_update_is_skipped_not_retried_forever() {
     use nanoclaw_testkit::fake_telegram::FakeTelegram;

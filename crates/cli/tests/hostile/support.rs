@@ -43,6 +43,15 @@ pub fn home(rt: Rt, fake: &FakeModel) -> TestHome {
     }
 }
 
+/// A home in `rt` with the mock provider: for attacks the hostile runner plays by writing its
+/// own files and rows (it controls them) rather than through a model's tools.
+pub fn runtime_home(rt: Rt) -> TestHome {
+    match rt {
+        Rt::Process => TestHome::new(),
+        Rt::Docker => TestHome::new().env("NANOCLAW_RUNTIME", "docker"),
+    }
+}
+
 /// `chat -m` with a bound; returns (success, stdout).
 pub fn chat(home: &TestHome, text: &str) -> (bool, String) {
     let o = home.run(&["chat", "-m", text, "--timeout", "60"]);
