@@ -6,7 +6,7 @@ use nanoclaw_host::{config::Settings, runtime::docker};
 use nanoclaw_protocol::Home;
 
 /// One check's verdict.
-enum Verdict {
+pub enum Verdict {
     Ok(String),
     Warn(String),
     Fail(String),
@@ -23,7 +23,7 @@ fn print(name: &str, v: &Verdict) {
 /// Runs every check; exit 1 when one fails.
 pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&home)?;
-    let mut checks: Vec<(&str, Verdict)> = Vec::new();
+    let mut checks: Vec<(&str, Verdict)> = crate::install::checks(&home, &settings);
     let wanted = settings.get("NANOCLAW_RUNTIME");
     let image = settings
         .get("NANOCLAW_IMAGE")
@@ -74,9 +74,7 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
             },
         ));
     }
-    let provider = settings
-        .get("NANOCLAW_PROVIDER")
-        .unwrap_or_else(|| "mock".into());
+    let provider = settings.default_provider();
     let cred = match provider.as_str() {
         "anthropic" => settings
             .secret("ANTHROPIC_API_KEY")

@@ -4,6 +4,7 @@ mod chat;
 mod ctl;
 mod doctor;
 mod image;
+mod install;
 mod run;
 mod service;
 mod setup;

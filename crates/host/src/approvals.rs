@@ -116,7 +116,8 @@ pub async fn request(
             c.execute(
                 "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, expires_at, status, title)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-                params![id, s, req, a, pl, nanoclaw_protocol::time::fmt(now), g,
+                // v2's column is NOT NULL: '' stands for "the agent gave none".
+                params![id, s, req.as_deref().unwrap_or(""), a, pl, nanoclaw_protocol::time::fmt(now), g,
                     nanoclaw_protocol::time::fmt(expires), format!("Agent asks: {a}")],
             )?;
             let name = db::agent_groups::get(c, &g)?.map(|g| g.name).unwrap_or_default();
@@ -243,7 +244,7 @@ pub async fn decide(
             )
         };
         let mut reply = json!({"action": action, "status": status, "result": result});
-        if let Some(r) = request_id {
+        if let Some(r) = request_id.as_deref().filter(|r| !r.is_empty()) {
             reply["requestId"] = json!(r);
         }
         host.write_system(&sess, reply.to_string()).await?;
@@ -290,7 +291,7 @@ pub async fn expire(host: &Arc<Host>) -> anyhow::Result<usize> {
             describe(action, &payload)
         );
         let mut reply = json!({"action": action, "status": "expired", "result": result});
-        if let Some(r) = request_id {
+        if let Some(r) = request_id.as_deref().filter(|r| !r.is_empty()) {
             reply["requestId"] = json!(r);
         }
         host.write_system(&sess, reply.to_string()).await?;
@@ -305,24 +306,15 @@ fn apply(c: &rusqlite::Connection, group: &str, action: &str, p: &Value) -> anyh
         "INSERT OR IGNORE INTO container_configs(agent_group_id, updated_at) VALUES (?1, ?2)",
         params![group, now],
     )?;
-    let (packages, mcp): (String, String) = c.query_row(
-        "SELECT packages, mcp_servers FROM container_configs WHERE agent_group_id = ?1",
+    let (apt, npm, mcp): (String, String, String) = c.query_row(
+        "SELECT packages_apt, packages_npm, mcp_servers FROM container_configs WHERE agent_group_id = ?1",
         [group],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     match action {
         "install_packages" => {
-            let mut cur: Value = serde_json::from_str(&packages).unwrap_or(json!({}));
-            if !cur.is_object() {
-                cur = json!({});
-            }
-            for k in ["apt", "npm"] {
-                let mut list: Vec<String> = cur[k]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
+            let mut cur = crate::image::Packages::from_columns(&apt, &npm).unwrap_or_default();
+            for (list, k) in [(&mut cur.apt, "apt"), (&mut cur.npm, "npm")] {
                 for v in p[k]
                     .as_array()
                     .into_iter()
@@ -333,10 +325,18 @@ fn apply(c: &rusqlite::Connection, group: &str, action: &str, p: &Value) -> anyh
                         list.push(v.to_string());
                     }
                 }
-                cur[k] = json!(list);
             }
-            crate::image::validate_packages(&serde_json::from_value(cur.clone())?)?;
-            c.execute("UPDATE container_configs SET packages = ?2, updated_at = ?3 WHERE agent_group_id = ?1", params![group, cur.to_string(), now])?;
+            crate::image::validate_packages(&cur)?;
+            c.execute(
+                "UPDATE container_configs SET packages_apt = ?2, packages_npm = ?3, updated_at = ?4
+                 WHERE agent_group_id = ?1",
+                params![
+                    group,
+                    json!(cur.apt).to_string(),
+                    json!(cur.npm).to_string(),
+                    now
+                ],
+            )?;
         }
         "add_mcp_server" => {
             let mut cur: Value = serde_json::from_str(&mcp).unwrap_or(json!({}));

@@ -36,17 +36,40 @@ impl Settings {
         })
     }
 
-    /// A setting: env var first, then `nanoclaw.toml` (keys case-insensitive there).
+    /// A setting: env var first, then `nanoclaw.toml` (keys case-insensitive there), then
+    /// `.env` (where NanoClaw v2 keeps `ASSISTANT_NAME`, `TZ` and the rest beside its secrets).
     pub fn get(&self, key: &str) -> Option<String> {
         std::env::var(key)
             .ok()
             .filter(|v| !v.is_empty())
             .or_else(|| self.file.get(key).cloned())
+            .or_else(|| self.secrets.get(key).cloned().filter(|v| !v.is_empty()))
     }
 
     /// A secret: env var first, then `.env`.
     pub fn secret(&self, key: &str) -> Option<String> {
-        self.get(key).or_else(|| self.secrets.get(key).cloned())
+        self.get(key)
+    }
+
+    /// The name the agent answers to (`ASSISTANT_NAME`, "Andy" as in NanoClaw v2).
+    pub fn assistant_name(&self) -> String {
+        self.get("ASSISTANT_NAME")
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Andy".into())
+    }
+
+    /// The provider of a session nobody chose one for: `NANOCLAW_PROVIDER`, else NanoClaw v2's
+    /// default (`claude`, Claude Code) when a Claude credential is configured, else `mock`, so
+    /// a fresh clone with no key still answers.
+    pub fn default_provider(&self) -> String {
+        if let Some(p) = self.get("NANOCLAW_PROVIDER") {
+            return p;
+        }
+        let claude = ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
+            .iter()
+            .any(|k| self.secret(k).is_some());
+        if claude { "claude" } else { "mock" }.into()
     }
 
     /// A numeric setting; an unparsable value is reported once and the default used.
@@ -119,6 +142,7 @@ mod tests {
         assert_eq!(s.secret("NC_X").as_deref(), Some("y"));
         assert_eq!(s.u64("NC_TEST_NUM", 1), 42);
         assert_eq!(s.u64("NC_TEST_STR", 7), 7);
-        assert_eq!(s.get("NC_TEST_SECRET"), None, "secrets are not settings");
+        // NanoClaw v2 keeps settings (ASSISTANT_NAME, TZ) in .env beside the secrets.
+        assert_eq!(s.get("NC_TEST_SECRET").as_deref(), Some("abc"));
     }
 }

@@ -371,6 +371,16 @@ pub struct Packages {
     pub npm: Vec<String>,
 }
 
+impl Packages {
+    /// From `container_configs.packages_apt` and `packages_npm` (NanoClaw v2's JSON lists).
+    pub fn from_columns(apt: &str, npm: &str) -> serde_json::Result<Self> {
+        Ok(Self {
+            apt: serde_json::from_str(apt)?,
+            npm: serde_json::from_str(npm)?,
+        })
+    }
+}
+
 /// Strict package-name check: Debian names (`[a-z0-9][a-z0-9+.-]*`) and npm names
 /// (`@scope/name`, lowercase, no path or shell characters).
 pub fn validate_packages(p: &Packages) -> anyhow::Result<()> {

@@ -115,6 +115,18 @@ fn take_lock(home: &Home) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
+/// A socket of another host that serves this home although our lock is free: NanoClaw v2
+/// listens on `data/ncl.sock` (its admin CLI) and `data/cli.sock` (its terminal channel), and
+/// takes no lock we could see. A socket file nobody listens on (a host that died) is no one.
+pub async fn foreign_host(home: &Home) -> Option<std::path::PathBuf> {
+    for sock in [home.data_dir().join("ncl.sock"), home.cli_sock()] {
+        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+            return Some(sock);
+        }
+    }
+    None
+}
+
 /// Is a host running for this home right now?
 pub fn host_running(home: &Home) -> bool {
     use std::os::fd::AsRawFd;
@@ -137,6 +149,13 @@ impl Host {
             tracing::warn!(paths = %paths.join(", "), "home was readable by other users; made private to the host user");
         }
         let lock = take_lock(&home)?;
+        if let Some(sock) = foreign_host(&home).await {
+            anyhow::bail!(
+                "another host (NanoClaw v2?) is serving {}: something listens on {}; stop it first (v2: `systemctl --user stop nanoclaw` or `launchctl unload` its plist), then start this one",
+                home.root().display(),
+                sock.display()
+            );
+        }
         let settings = Settings::load(&home)?;
         let db = Db::open(&home.central_db())?;
         let runtime = runtime::select(&home, &settings).await?;

@@ -459,8 +459,8 @@ mod tests {
         )
         .unwrap();
         c.execute(
-            "INSERT INTO pending_approvals(approval_id, session_id, action, payload, created_at, agent_group_id, status)
-             VALUES ('appr-1', 's1', 'install_packages', '{}', '2025-01-01', ?1, 'pending')",
+            "INSERT INTO pending_approvals(approval_id, session_id, request_id, action, payload, created_at, agent_group_id, status)
+             VALUES ('appr-1', 's1', 'req-1', 'install_packages', '{}', '2025-01-01', ?1, 'pending')",
             [&ag.id],
         )
         .unwrap();

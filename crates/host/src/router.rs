@@ -348,6 +348,63 @@ fn user_id(ev: &InboundEvent) -> String {
     format!("{}:{}", ev.channel_type, ev.sender_handle)
 }
 
+/// Parks an unknown sender's message in `pending_sender_approvals`, in NanoClaw v2's shape (the
+/// event as v2's InboundEvent JSON, the approver chosen now, one in flight per chat and sender),
+/// and returns what the sender is told.
+fn park_for_approval(
+    c: &Connection,
+    ev: &InboundEvent,
+    mg: &str,
+    agent_group: &str,
+    user: &str,
+) -> anyhow::Result<String> {
+    let Some(approver) = db::users::approvers(c, agent_group)?.into_iter().next() else {
+        tracing::warn!(sender = %user, agent_group, "unknown sender dropped: request_approval, but the agent group has no owner or admin to approve");
+        return Ok("you are not allowed to talk to this agent yet, and no admin can approve you: ask the owner".into());
+    };
+    let content = serde_json::json!({"text": ev.text, "sender": ev.sender_name, "senderId": ev.sender_handle});
+    let event = serde_json::json!({
+        "channelType": ev.channel_type,
+        "platformId": ev.platform_id,
+        "threadId": ev.thread_id,
+        "message": {
+            "id": ev.platform_message_id,
+            "kind": "chat",
+            "content": content.to_string(),
+            "timestamp": db::now(),
+            "isMention": ev.is_mention,
+            "isGroup": ev.is_group,
+        },
+    });
+    let parked = c.execute(
+        "INSERT OR IGNORE INTO pending_sender_approvals(id, messaging_group_id, agent_group_id,
+           sender_identity, sender_name, original_message, approver_user_id, created_at, title, options_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            nanoclaw_protocol::new_id("psa"),
+            mg,
+            agent_group,
+            user,
+            ev.sender_name,
+            event.to_string(),
+            approver,
+            db::now(),
+            "👤 New sender",
+            serde_json::json!([
+                {"label": "Allow", "selectedLabel": "✅ Allowed", "value": "approve"},
+                {"label": "Deny", "selectedLabel": "❌ Denied", "value": "reject"},
+            ])
+            .to_string(),
+        ],
+    )?;
+    if parked == 1 {
+        tracing::info!(sender = %user, approver, "unknown sender parked for approval");
+    } else {
+        tracing::info!(sender = %user, "unknown sender already waits for approval; this message is not parked again");
+    }
+    Ok("your message is waiting for an admin's approval".into())
+}
+
 /// What `plan` decided.
 enum Planned {
     /// Rows to write (and why nothing engaged, if so).
@@ -390,6 +447,11 @@ fn plan(
         )
     };
     if wirings.is_empty() {
+        if mg.denied_at.is_some() {
+            // The owner refused this chat (NanoClaw v2's channel registration): it stays quiet.
+            tracing::debug!(chat = %mg.id, "message from a denied chat dropped");
+            return Ok(Planned::Route(vec![], None));
+        }
         audit(c, Reason::UnknownChat, None)?;
         tracing::info!(channel = %ev.channel_type, platform = %ev.platform_id, "message from an unwired chat dropped");
         return Ok(Planned::Route(
@@ -401,24 +463,20 @@ fn plan(
         match mg.unknown_sender_policy.as_str() {
             "public" => {}
             "request_approval" => {
-                // Parked, never lost: the approvals flow delivers it once an approver says yes.
-                c.execute(
-                    "INSERT INTO pending_sender_approvals(id, messaging_group_id, agent_group_id, sender_identity,
-                       sender_name, original_message, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        nanoclaw_protocol::new_id("psa"),
-                        mg.id,
-                        wirings[0].agent_group_id,
-                        user,
-                        ev.sender_name,
-                        serde_json::json!({"text": ev.text, "thread_id": ev.thread_id, "is_mention": ev.is_mention}).to_string(),
-                        db::now()
-                    ],
+                audit(
+                    c,
+                    Reason::AwaitingApproval,
+                    Some(&wirings[0].agent_group_id),
                 )?;
-                tracing::info!(sender = %user, "unknown sender parked for approval");
                 return Ok(Planned::Route(
                     vec![],
-                    Some("your message is waiting for an admin's approval".into()),
+                    Some(park_for_approval(
+                        c,
+                        ev,
+                        &mg.id,
+                        &wirings[0].agent_group_id,
+                        &user,
+                    )?),
                 ));
             }
             _ => {

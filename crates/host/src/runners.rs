@@ -253,7 +253,7 @@ async fn release(host: &Arc<Host>, session: &str) {
 async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     let sid = session.to_string();
     let h = host.clone();
-    let (sess, group, admins, tz) = host
+    let (sess, group, admins, tz, cc) = host
         .db
         .call(move |c| {
             let sess = db::sessions::get(c, &sid)?
@@ -263,20 +263,24 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
             crate::sessions::provision(&h.home, &sess)?;
             crate::sessions::project(c, &h.home, &sess)?;
             let admins = db::users::admin_ids(c, &group.id)?;
+            let cc = db::container_configs::get(c, &group.id)?.unwrap_or_default();
             db::sessions::set_container_status(c, &sid, "running")?;
-            Ok((sess, group, admins, h.settings.timezone()))
+            Ok((sess, group, admins, h.settings.timezone(), cc))
         })
         .await?;
     let paths = host.home.session(&sess.agent_group_id, &sess.id)?;
     let agent_dir = host.home.group_dir(&group.folder)?;
     std::fs::create_dir_all(&agent_dir)?;
     std::fs::create_dir_all(host.home.global_dir())?;
+    // NanoClaw v2's order (session, then container config), then ours.
     let provider = sess
         .agent_provider
         .clone()
-        .or(group.agent_provider.clone())
-        .or_else(|| host.settings.get("NANOCLAW_PROVIDER"))
-        .unwrap_or_else(|| "mock".into());
+        .filter(|p| !p.is_empty())
+        .or(cc.provider.clone())
+        .or(group.agent_provider.clone().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| host.settings.default_provider())
+        .to_lowercase();
     let mut env = vec![
         ("NANOCLAW_SESSION_ID".to_string(), sess.id.clone()),
         ("NANOCLAW_AGENT_GROUP_ID".to_string(), group.id.clone()),
@@ -285,9 +289,9 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         ("TZ".to_string(), tz.name().to_string()),
         (
             "ASSISTANT_NAME".to_string(),
-            host.settings
-                .get("ASSISTANT_NAME")
-                .unwrap_or_else(|| "Andy".into()),
+            cc.assistant_name
+                .clone()
+                .unwrap_or_else(|| host.settings.assistant_name()),
         ),
     ];
     env.extend(host.proxy.runner_env(&sess.id));
@@ -311,10 +315,10 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         }
     }
     // Per-group model and MCP servers (container_configs) come last: they override defaults.
-    env.extend(agent_env(host, &group.id).await);
+    env.extend(agent_env(&cc, &group.id));
     let claude_shared = host.home.claude_shared(&group.id)?;
     std::fs::create_dir_all(&claude_shared)?;
-    let (extra_mounts, packages, limits) = container_config(host, &group.id).await;
+    let (extra_mounts, packages, limits) = container_config(host, &cc, &group.id);
     let spec = RunnerSpec {
         claude_shared,
         skills_dir: host.home.data_dir().join("skills"),
@@ -397,33 +401,17 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The agent group's container config: extra mounts that pass the allowlist (refused ones are
-/// logged and left out) and approved packages (invalid lists are logged and ignored).
 /// Runner settings of an agent group's container config: model and external MCP servers.
-async fn agent_env(host: &Arc<Host>, agent_group: &str) -> Vec<(String, String)> {
-    let ag = agent_group.to_string();
-    let row: Option<(Option<String>, String)> = host
-        .db
-        .call(move |c| {
-            use rusqlite::OptionalExtension;
-            Ok(c.query_row(
-                "SELECT model, mcp_servers FROM container_configs WHERE agent_group_id=?1",
-                [&ag],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-        })
-        .await
-        .ok()
-        .flatten();
-    let Some((model, mcp)) = row else {
-        return vec![];
-    };
+fn agent_env(
+    cc: &db::container_configs::ContainerConfig,
+    agent_group: &str,
+) -> Vec<(String, String)> {
+    let mcp = &cc.mcp_servers;
     let mut env = vec![];
-    if let Some(m) = model.filter(|m| !m.is_empty()) {
-        env.push(("NANOCLAW_MODEL".to_string(), m));
+    if let Some(m) = &cc.model {
+        env.push(("NANOCLAW_MODEL".to_string(), m.clone()));
     }
-    match serde_json::from_str::<serde_json::Value>(&mcp) {
+    match serde_json::from_str::<serde_json::Value>(mcp) {
         Ok(v) if v.as_object().is_some_and(|o| !o.is_empty()) => {
             env.push(("NANOCLAW_MCP_SERVERS".to_string(), v.to_string()))
         }
@@ -435,52 +423,37 @@ async fn agent_env(host: &Arc<Host>, agent_group: &str) -> Vec<(String, String)>
     env
 }
 
-async fn container_config(
+/// The agent group's container config: extra mounts that pass the allowlist (refused ones are
+/// logged and left out) and approved packages (invalid lists are logged and ignored).
+fn container_config(
     host: &Arc<Host>,
+    cc: &db::container_configs::ContainerConfig,
     agent_group: &str,
 ) -> (
     Vec<crate::mounts::Mount>,
     crate::image::Packages,
     crate::image::Limits,
 ) {
-    let ag = agent_group.to_string();
-    let row: Option<(String, String, String)> = host
-        .db
-        .call(move |c| {
-            use rusqlite::OptionalExtension;
-            Ok(c.query_row(
-                "SELECT extra_mounts, packages, limits FROM container_configs WHERE agent_group_id=?1",
-                [&ag],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
-        })
-        .await
-        .ok()
-        .flatten();
-    let Some((mounts_json, packages_json, limits_json)) = row else {
-        return (vec![], Default::default(), Default::default());
-    };
-    let (limits, problem) = crate::image::Limits::parse(&limits_json);
+    let limits_json = &cc.limits;
+    let mounts_json = &cc.additional_mounts;
+    let (limits, problem) = crate::image::Limits::parse(limits_json);
     if let Some(e) = problem {
         tracing::warn!(agent_group, error = %e, "limits is not a valid {{memoryMb, cpus, pids, network}} object; defaults used where unreadable (an unreadable network means none)");
     }
-    let packages = match serde_json::from_str::<crate::image::Packages>(&packages_json) {
+    let packages = match crate::image::Packages::from_columns(&cc.packages_apt, &cc.packages_npm) {
         Ok(p) if crate::image::validate_packages(&p).is_ok() => p,
-        // `[]` is the column's empty default.
-        _ if packages_json.trim() == "[]" => Default::default(),
         _ => {
             tracing::warn!(
                 agent_group,
-                "packages is not a valid {{apt, npm}} list; ignored"
+                "packages_apt / packages_npm are not valid package lists; ignored"
             );
             Default::default()
         }
     };
-    let requests: Vec<crate::mounts::Request> = match serde_json::from_str(&mounts_json) {
+    let requests: Vec<crate::mounts::Request> = match serde_json::from_str(mounts_json) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(agent_group, error = %e, "extra_mounts is not a valid list; ignored");
+            tracing::warn!(agent_group, error = %e, "additional_mounts is not a valid list; ignored");
             return (vec![], packages, limits);
         }
     };

@@ -227,6 +227,14 @@ pub struct Registry {
     states: Arc<std::sync::Mutex<HashMap<&'static str, State>>>,
 }
 
+/// Channel types this build has an adapter for (enabled or not).
+pub fn compiled() -> Vec<&'static str> {
+    let mut v = vec!["cli"];
+    #[cfg(feature = "telegram")]
+    v.push("telegram");
+    v
+}
+
 impl Registry {
     /// Builds the enabled channels. Register new adapters here.
     pub fn from_settings(

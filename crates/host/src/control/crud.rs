@@ -105,6 +105,12 @@ pub fn convert(res: &Resource, col: &Col, v: &Value) -> Result<Sql, CtlError> {
             _ => return Err(bad(&shown)),
         },
         (Kind::Bool, _) => return Err(bad(&shown)),
+        (Kind::Json, Value::String(s)) => Sql::Text(
+            serde_json::from_str::<Value>(s)
+                .unwrap_or_else(|_| Value::String(s.clone()))
+                .to_string(),
+        ),
+        (Kind::Json, other) => Sql::Text(other.to_string()),
         (Kind::JsonArray | Kind::JsonObject, _) => {
             let parsed = match v {
                 Value::String(s) => serde_json::from_str::<Value>(s).map_err(|_| bad(&shown))?,
@@ -494,11 +500,64 @@ pub fn update(c: &Connection, res: &Resource, key: &Key, row: &Row) -> Result<us
         .map_err(|e| sql_error(Some(res), e))
 }
 
-/// Deletes the row with this key; returns the number of rows deleted.
+/// Deletes the row with this key and what depends on it; returns the number of rows deleted.
 pub fn delete(c: &Connection, res: &Resource, key: &Key) -> Result<usize, CtlError> {
-    let sql = format!("DELETE FROM {} WHERE {}", res.table, where_key(key));
-    c.execute(&sql, params_from_iter(key.iter().map(|(_, v)| v)))
-        .map_err(|e| sql_error(Some(res), e))
+    let args: Vec<&Sql> = key.iter().map(|(_, v)| v).collect();
+    crate::db::atomic(c, |c| {
+        cascade(c, res.table, &where_key(key), &args, 0)?;
+        let sql = format!("DELETE FROM {} WHERE {}", res.table, where_key(key));
+        Ok(c.execute(&sql, params_from_iter(args.iter()))?)
+    })
+    .map_err(|e| match e.downcast::<rusqlite::Error>() {
+        Ok(e) => sql_error(Some(res), e),
+        Err(e) => CtlError::internal(e.to_string()),
+    })
+}
+
+/// References that are cleared, not followed, when what they name is deleted: a session
+/// outlives its chat, a grant or membership outlives whoever made it.
+const SET_NULL: &[(&str, &str)] = &[
+    ("sessions", "messaging_group_id"),
+    ("user_roles", "granted_by"),
+    ("agent_group_members", "added_by"),
+];
+
+/// Removes (or detaches) the rows referring to the rows of `table` matching `cond`, deepest
+/// first. NanoClaw v2's tables declare their references without ON DELETE actions, so the
+/// dependents are found through SQLite's own foreign-key list rather than a list kept here.
+fn cascade(
+    c: &Connection,
+    table: &str,
+    cond: &str,
+    args: &[&Sql],
+    depth: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(depth < 8, "references nest too deep below {table}");
+    let refs: Vec<(String, String, String)> = {
+        let mut st = c.prepare_cached(
+            "SELECT m.name, f.\"from\", COALESCE(f.\"to\", 'rowid')
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) f
+             WHERE m.type = 'table' AND f.\"table\" = ?1",
+        )?;
+        let rows = st.query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (child, col, parent_col) in refs {
+        let sub = format!("{col} IN (SELECT {parent_col} FROM {table} WHERE {cond})");
+        if SET_NULL.contains(&(child.as_str(), col.as_str())) {
+            c.execute(
+                &format!("UPDATE {child} SET {col} = NULL WHERE {sub}"),
+                params_from_iter(args.iter()),
+            )?;
+        } else if child != table {
+            cascade(c, &child, &sub, args, depth + 1)?;
+            c.execute(
+                &format!("DELETE FROM {child} WHERE {sub}"),
+                params_from_iter(args.iter()),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Renders a key for messages: `id ag-x` or `user_id=cli:local role=owner agent_group_id=NULL`.
@@ -544,7 +603,7 @@ fn row_json(res: &Resource, r: &rusqlite::Row) -> rusqlite::Result<Value> {
             ValueRef::Text(t) => {
                 let s = String::from_utf8_lossy(t).into_owned();
                 match col.kind {
-                    Kind::JsonArray | Kind::JsonObject => {
+                    Kind::JsonArray | Kind::JsonObject | Kind::Json => {
                         serde_json::from_str(&s).unwrap_or(Value::String(s))
                     }
                     _ => Value::String(s),

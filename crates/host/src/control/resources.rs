@@ -16,6 +16,8 @@ pub enum Kind {
     JsonArray,
     /// JSON object stored as text.
     JsonObject,
+    /// Any JSON value stored as text (a word that is not JSON is taken as a JSON string).
+    Json,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Bool => "true or false",
             Kind::JsonArray => "a JSON array",
             Kind::JsonObject => "a JSON object",
+            Kind::Json => "JSON",
         }
     }
 }
@@ -140,6 +143,9 @@ const fn json_array(name: &'static str) -> Col {
 }
 const fn json_object(name: &'static str) -> Col {
     Col::new(name, Kind::JsonObject)
+}
+const fn json(name: &'static str) -> Col {
+    Col::new(name, Kind::Json)
 }
 /// A generated `<prefix>-…` id.
 const fn gen_id(name: &'static str) -> Col {
@@ -367,6 +373,8 @@ pub static MESSAGING_GROUPS: Resource = Resource {
             "public",
         ]),
         created("created_at"),
+        // Set when the owner refused the chat (NanoClaw v2); clear it to let the chat in again.
+        text("denied_at").nullable(),
     ],
     verbs: ALL,
     order_by: "created_at, id",
@@ -559,14 +567,13 @@ pub static APPROVALS: Resource = Resource {
     about: "actions waiting for an admin's approval",
 };
 
-/// `unregistered_senders` (an audit: read-only).
+/// `unregistered_senders` (an audit: read-only), one row per chat as NanoClaw v2 keeps it.
 pub static DROPPED_MESSAGES: Resource = Resource {
     name: "dropped-messages",
     table: "unregistered_senders",
-    key: &["id"],
+    key: &["channel_type", "platform_id"],
     id_prefix: None,
     cols: &[
-        text("id").ro(),
         text("channel_type").ro(),
         text("platform_id").ro(),
         text("user_id").nullable().ro(),
@@ -579,12 +586,57 @@ pub static DROPPED_MESSAGES: Resource = Resource {
         text("last_seen").ro(),
     ],
     verbs: READ_ONLY,
-    order_by: "last_seen DESC, id",
+    order_by: "last_seen DESC, channel_type, platform_id",
     refresh: false,
-    about: "senders whose messages were dropped, with counts (audit, read-only)",
+    about: "chats whose messages were dropped: the latest reason and sender, with a count (audit, read-only)",
 };
 
-/// `container_configs`.
+/// `pending_sender_approvals` (read-only: answered through the approver's card).
+pub static SENDER_APPROVALS: Resource = Resource {
+    name: "sender-approvals",
+    table: "pending_sender_approvals",
+    key: &["id"],
+    id_prefix: None,
+    cols: &[
+        text("id").ro(),
+        text("messaging_group_id").ro(),
+        text("agent_group_id").ro(),
+        text("sender_identity").ro(),
+        text("sender_name").nullable().ro(),
+        json_object("original_message").ro(),
+        text("approver_user_id").ro(),
+        text("created_at").ro(),
+        text("title").ro(),
+        json_array("options_json").ro(),
+    ],
+    verbs: READ_ONLY,
+    order_by: "created_at, id",
+    refresh: false,
+    about: "unknown senders waiting for an approver (request_approval chats; read-only)",
+};
+
+/// `pending_channel_approvals` (read-only: answered through the owner's card).
+pub static CHANNEL_APPROVALS: Resource = Resource {
+    name: "channel-approvals",
+    table: "pending_channel_approvals",
+    key: &["messaging_group_id"],
+    id_prefix: None,
+    cols: &[
+        text("messaging_group_id").ro(),
+        text("agent_group_id").ro(),
+        json_object("original_message").ro(),
+        text("approver_user_id").ro(),
+        text("created_at").ro(),
+        text("title").ro(),
+        json_array("options_json").ro(),
+    ],
+    verbs: READ_ONLY,
+    order_by: "created_at, messaging_group_id",
+    refresh: false,
+    about: "new chats waiting for the owner to connect or refuse them (read-only)",
+};
+
+/// `container_configs`, in NanoClaw v2's shape plus our limits.
 pub static CONTAINER_CONFIGS: Resource = Resource {
     name: "container-configs",
     table: "container_configs",
@@ -592,21 +644,27 @@ pub static CONTAINER_CONFIGS: Resource = Resource {
     id_prefix: None,
     cols: &[
         text("agent_group_id").required().once().refs("groups"),
-        text("image").nullable(),
-        json_array("packages").default("[]"),
-        json_object("mcp_servers").default("{}"),
-        json_array("extra_mounts").default("[]"),
-        json_object("limits").default("{}"),
         text("provider").nullable(),
         text("model").nullable(),
-        text("cli_scope").nullable(),
+        text("effort").nullable(),
+        text("image_tag").nullable(),
+        text("assistant_name").nullable(),
+        int("max_messages_per_prompt").nullable(),
+        json("skills").default("\"all\""),
+        json_object("mcp_servers").default("{}"),
+        json_array("packages_apt").default("[]"),
+        json_array("packages_npm").default("[]"),
+        json_array("additional_mounts").default("[]"),
         touched("updated_at"),
+        text("cli_scope")
+            .default("group")
+            .choices(&["disabled", "group", "global"]),
+        json_object("limits").default("{}"),
     ],
     verbs: ALL,
     order_by: "agent_group_id",
     refresh: false,
-    about:
-        "per agent group container settings: image, packages, MCP servers, mounts, limits, model",
+    about: "per agent group container settings: provider, model, assistant name, packages, MCP servers, mounts, limits",
 };
 
 /// Every resource, in help order.
@@ -622,6 +680,8 @@ pub static RESOURCES: &[&Resource] = &[
     &DESTINATIONS,
     &APPROVALS,
     &DROPPED_MESSAGES,
+    &SENDER_APPROVALS,
+    &CHANNEL_APPROVALS,
     &CONTAINER_CONFIGS,
 ];
 

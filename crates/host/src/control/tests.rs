@@ -284,17 +284,26 @@ fn generic_resources_round_trip() {
         "container-configs",
         "create",
         None,
-        json!({"agent_group_id": ag, "packages": "[\"git\"]", "model": "m1"}),
+        json!({"agent_group_id": ag, "packages_apt": "[\"git\"]", "model": "m1"}),
     );
-    assert_eq!(cc["packages"], json!(["git"]));
+    assert_eq!(cc["packages_apt"], json!(["git"]));
+    assert_eq!(cc["skills"], json!("all"));
+    assert_eq!(cc["cli_scope"], json!("group"));
     assert_eq!(cc["limits"], json!({}));
     let err = e.err(
         "container-configs",
         "update",
         Some(&ag),
-        json!({"packages": "{}"}),
+        json!({"packages_npm": "{}"}),
     );
     assert!(err.message.contains("expects a JSON array"), "{err}");
+    let u = e.ok(
+        "container-configs",
+        "update",
+        Some(&ag),
+        json!({"skills": "[\"welcome\"]"}),
+    );
+    assert_eq!(u["skills"], json!(["welcome"]));
     let u = e.ok(
         "container-configs",
         "update",

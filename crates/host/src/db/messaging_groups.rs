@@ -20,6 +20,8 @@ pub struct MessagingGroup {
     pub unknown_sender_policy: String,
     /// Creation time.
     pub created_at: String,
+    /// When the owner refused the chat (v2): it then stays quiet.
+    pub denied_at: Option<String>,
 }
 
 const COLS: &str =
@@ -31,16 +33,17 @@ fn from_row(r: &Row) -> rusqlite::Result<MessagingGroup> {
         channel_type: r.get(1)?,
         platform_id: r.get(2)?,
         name: r.get(3)?,
-        is_group: r.get(4)?,
+        is_group: super::or(r, 4, false)?,
         unknown_sender_policy: r.get(5)?,
         created_at: r.get(6)?,
+        denied_at: r.get(7)?,
     })
 }
 
 /// By id.
 pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<MessagingGroup>> {
     c.query_row(
-        &format!("SELECT {COLS} FROM messaging_groups WHERE id = ?1"),
+        &format!("SELECT {COLS}, denied_at FROM messaging_groups WHERE id = ?1"),
         [id],
         from_row,
     )
@@ -55,7 +58,7 @@ pub fn find(
 ) -> rusqlite::Result<Option<MessagingGroup>> {
     c.query_row(
         &format!(
-            "SELECT {COLS} FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2"
+            "SELECT {COLS}, denied_at FROM messaging_groups WHERE channel_type = ?1 AND platform_id = ?2"
         ),
         [channel_type, platform_id],
         from_row,
@@ -80,6 +83,7 @@ pub fn create(
         is_group,
         unknown_sender_policy: policy.into(),
         created_at: super::now(),
+        denied_at: None,
     };
     c.execute(
         &format!("INSERT INTO messaging_groups({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),

@@ -5,6 +5,7 @@
 
 pub mod agent_groups;
 pub mod channel_state;
+pub mod container_configs;
 pub mod destinations;
 pub mod intents;
 pub mod messaging_groups;
@@ -50,7 +51,9 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrations::run(&mut conn)?;
+        if migrations::run(&mut conn)? == migrations::Origin::NanoClawV2 {
+            tracing::info!(db = %path.display(), "adopted a NanoClaw v2 central DB: its tables are kept as v2 has them, ours added beside");
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -91,6 +94,15 @@ pub fn atomic<T>(
             Err(e)
         }
     }
+}
+
+/// A column NanoClaw v2's schema leaves nullable, read with the default v2's code assumes.
+pub fn or<T: rusqlite::types::FromSql>(
+    r: &rusqlite::Row,
+    i: usize,
+    default: T,
+) -> rusqlite::Result<T> {
+    Ok(r.get::<_, Option<T>>(i)?.unwrap_or(default))
 }
 
 /// Current time in the stored format.

@@ -36,8 +36,8 @@ fn from_row(r: &Row) -> rusqlite::Result<Session> {
         messaging_group_id: r.get(2)?,
         thread_id: r.get(3)?,
         agent_provider: r.get(4)?,
-        status: r.get(5)?,
-        container_status: r.get(6)?,
+        status: super::or(r, 5, "active".into())?,
+        container_status: super::or(r, 6, "stopped".into())?,
         last_active: r.get(7)?,
         created_at: r.get(8)?,
     })

@@ -1,4 +1,5 @@
-//! `unregistered_senders`: audit of dropped messages (unknown senders, unknown chats), with counts.
+//! `unregistered_senders`: audit of dropped messages, in NanoClaw v2's shape: one row per chat
+//! (channel type, platform id) with the latest reason, sender and a running count.
 
 use rusqlite::{params, Connection};
 
@@ -13,18 +14,21 @@ pub enum Reason {
     NotInScope,
     /// Content could not be accepted (too large, malformed).
     BadInput,
+    /// request_approval policy: the message waits for an approver.
+    AwaitingApproval,
     /// Routing failed again and again (e.g. a session's files are broken): skipped, so it is
     /// not retried forever ahead of other chats.
     RouteFailed,
 }
 
 impl Reason {
-    /// Stored value.
+    /// Stored value: v2's where v2 has one.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::UnknownChat => "unknown_chat",
-            Self::UnknownSender => "unknown_sender",
-            Self::NotInScope => "sender_scope",
+            Self::UnknownChat => "no_agent_wired",
+            Self::UnknownSender => "unknown_sender_strict",
+            Self::AwaitingApproval => "unknown_sender_request_approval",
+            Self::NotInScope => "sender_scope_not_member",
             Self::BadInput => "bad_input",
             Self::RouteFailed => "route_failed",
         }
@@ -45,18 +49,21 @@ pub fn record(
 ) -> rusqlite::Result<()> {
     let now = super::now();
     c.prepare_cached(
-        "INSERT INTO unregistered_senders(id, channel_type, platform_id, user_id, sender_name, reason,
+        "INSERT INTO unregistered_senders(channel_type, platform_id, user_id, sender_name, reason,
             messaging_group_id, agent_group_id, message_count, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)
-         ON CONFLICT(channel_type, platform_id, user_id, reason) DO UPDATE SET
-            message_count = message_count + 1, last_seen = excluded.last_seen,
-            sender_name = COALESCE(excluded.sender_name, sender_name)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)
+         ON CONFLICT(channel_type, platform_id) DO UPDATE SET
+            user_id = COALESCE(excluded.user_id, user_id),
+            sender_name = COALESCE(excluded.sender_name, sender_name),
+            reason = excluded.reason,
+            messaging_group_id = COALESCE(excluded.messaging_group_id, messaging_group_id),
+            agent_group_id = COALESCE(excluded.agent_group_id, agent_group_id),
+            message_count = message_count + 1, last_seen = excluded.last_seen",
     )?
     .execute(params![
-        nanoclaw_protocol::new_id("drop"),
         channel_type,
         platform_id,
-        user_id.unwrap_or(""),
+        user_id,
         sender_name,
         reason.as_str(),
         messaging_group_id,

@@ -36,12 +36,12 @@ fn from_row(r: &Row) -> rusqlite::Result<Wiring> {
         id: r.get(0)?,
         messaging_group_id: r.get(1)?,
         agent_group_id: r.get(2)?,
-        engage_mode: r.get(3)?,
+        engage_mode: super::or(r, 3, "mention".into())?,
         engage_pattern: r.get(4)?,
-        sender_scope: r.get(5)?,
-        ignored_message_policy: r.get(6)?,
-        session_mode: r.get(7)?,
-        priority: r.get(8)?,
+        sender_scope: super::or(r, 5, "all".into())?,
+        ignored_message_policy: super::or(r, 6, "drop".into())?,
+        session_mode: super::or(r, 7, "shared".into())?,
+        priority: super::or(r, 8, 0)?,
         created_at: r.get(9)?,
     })
 }
