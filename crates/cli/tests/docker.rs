@@ -340,7 +340,7 @@ fn orphans_removed_after_host_sigkill_and_idle_stop() {
         "create",
         "--agent-group-id",
         &ag,
-        "--extra-mounts",
+        "--additional-mounts",
         &mounts,
         "--limits",
         r#"{"memoryMb": 256, "pids": 64, "cpus": 0.5}"#,
@@ -529,8 +529,8 @@ fn a_failed_group_image_build_falls_back_to_the_base_image() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     home.central()
         .execute(
-            "INSERT OR REPLACE INTO container_configs(agent_group_id, packages, updated_at)
-             SELECT id, '{\"apt\":[\"jq\"],\"npm\":[]}', '2026-01-01T00:00:00.000Z' FROM agent_groups WHERE folder='main'",
+            "INSERT OR REPLACE INTO container_configs(agent_group_id, packages_apt, updated_at)
+             SELECT id, '[\"jq\"]', '2026-01-01T00:00:00.000Z' FROM agent_groups WHERE folder='main'",
             [],
         )
         .unwrap();

@@ -2,7 +2,7 @@
 //! (`~/.config/nanoclaw/mount-allowlist.json`, outside the home dir and never mounted).
 //!
 //! Allowlist: `{"allowedRoots": [{"path": "~/projects", "allowReadWrite": false}],
-//! "blockedPatterns": ["secret"]}`. A request (`container_configs.extra_mounts`, a JSON array of
+//! "blockedPatterns": ["secret"]}`. A request (`container_configs.additional_mounts`, a JSON array of
 //! `{"hostPath": …, "containerPath"?: …, "readonly"?: bool}`) is canonicalised (symlinks and `..`
 //! resolved) before the checks, so neither can escape an allowed root.
 

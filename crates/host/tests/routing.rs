@@ -266,7 +266,7 @@ async fn engage_modes_scope_and_accumulate() {
     assert_eq!(
         count(
             &h,
-            "SELECT COUNT(*) FROM unregistered_senders WHERE reason='sender_scope'"
+            "SELECT COUNT(*) FROM unregistered_senders WHERE reason='sender_scope_not_member'"
         ),
         1
     );
@@ -303,9 +303,9 @@ async fn unknown_senders_and_chats() {
         assert!(r.dropped.is_some());
     }
     assert_eq!(
-        count(&h, "SELECT message_count FROM unregistered_senders WHERE reason='unknown_sender' AND user_id='test:intruder'"),
+        count(&h, "SELECT message_count FROM unregistered_senders WHERE reason='unknown_sender_strict' AND user_id='test:intruder'"),
         3,
-        "strict drops are audited with a count"
+        "strict drops are audited with a count (NanoClaw v2's reason, one row per chat)"
     );
     // An owner is known everywhere.
     h.db.with(|c| {
@@ -334,6 +334,11 @@ async fn unknown_senders_and_chats() {
         .accepted
         .is_empty());
     assert_eq!(count(&h, "SELECT COUNT(*) FROM pending_sender_approvals WHERE sender_identity='test:newbie' AND original_message LIKE '%please%'"), 1);
+    // In NanoClaw v2's shape: the approver chosen now (an owner), the event as v2's JSON.
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM pending_sender_approvals WHERE approver_user_id IN ('cli:local', 'test:boss') AND json_extract(original_message, '$.channelType')='test' AND json_extract(json_extract(original_message, '$.message.content'), '$.text')='please'"), 1);
+    // A second message while the first waits is not parked again (v2: one in flight).
+    h.route(ev("chat-ask", "newbie", "hello?")).await.unwrap();
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM pending_sender_approvals"), 1);
     // An unknown chat is recorded and audited, nothing routed.
     assert!(h
         .route(ev("chat-nobody-wired", "u", "hello?"))
@@ -351,7 +356,7 @@ async fn unknown_senders_and_chats() {
     assert_eq!(
         count(
             &h,
-            "SELECT COUNT(*) FROM unregistered_senders WHERE reason='unknown_chat'"
+            "SELECT COUNT(*) FROM unregistered_senders WHERE reason='no_agent_wired'"
         ),
         1
     );
