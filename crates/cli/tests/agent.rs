@@ -233,7 +233,9 @@ fn self_modification_waits_for_the_owner_and_applies_on_approval() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Approve: done."));
     let packages: String = home
         .central()
-        .query_row("SELECT packages_apt FROM container_configs", [], |r| r.get(0))
+        .query_row("SELECT packages_apt FROM container_configs", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert!(packages.contains("\"jq\""), "{packages}");
     let told = eventually(Duration::from_secs(20), || {
@@ -300,7 +302,9 @@ fn an_undecided_approval_expires_and_the_agent_is_told() {
     chat(&home, "1");
     let packages: Option<String> = home
         .central()
-        .query_row("SELECT packages_apt FROM container_configs", [], |r| r.get(0))
+        .query_row("SELECT packages_apt FROM container_configs", [], |r| {
+            r.get(0)
+        })
         .ok();
     assert!(!packages.unwrap_or_default().contains("jq"));
     host.stop();

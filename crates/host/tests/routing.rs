@@ -338,7 +338,10 @@ async fn unknown_senders_and_chats() {
     assert_eq!(count(&h, "SELECT COUNT(*) FROM pending_sender_approvals WHERE approver_user_id IN ('cli:local', 'test:boss') AND json_extract(original_message, '$.channelType')='test' AND json_extract(json_extract(original_message, '$.message.content'), '$.text')='please'"), 1);
     // A second message while the first waits is not parked again (v2: one in flight).
     h.route(ev("chat-ask", "newbie", "hello?")).await.unwrap();
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM pending_sender_approvals"), 1);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM pending_sender_approvals"),
+        1
+    );
     // An unknown chat is recorded and audited, nothing routed.
     assert!(h
         .route(ev("chat-nobody-wired", "u", "hello?"))

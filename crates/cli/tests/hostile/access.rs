@@ -155,7 +155,9 @@ fn approval_status(home: &TestHome) -> String {
 
 fn packages(home: &TestHome) -> String {
     home.central()
-        .query_row("SELECT packages_apt FROM container_configs", [], |r| r.get(0))
+        .query_row("SELECT packages_apt FROM container_configs", [], |r| {
+            r.get(0)
+        })
         .unwrap_or_default()
 }
 
