@@ -83,8 +83,8 @@ const MIGRATIONS: &[(&str, Up)] = &[
 
 /// First migration of our releases before the DB became v2's.
 const OLD_INITIAL: &str = "initial";
-/// What [`OLD_INITIAL`]'s conversion stands for.
-const CONVERSION_COVERS: &[&str] = &[
+/// NanoClaw v2.0.64's migrations, by name, in v2's order.
+pub const V2_NAMES: &[&str] = &[
     "initial-v2-schema",
     "chat-sdk-state",
     "pending-approvals",
@@ -98,7 +98,6 @@ const CONVERSION_COVERS: &[&str] = &[
     "approval-render-metadata",
     "container-configs",
     "cli-scope",
-    "v2_beside",
 ];
 
 /// Ledger entry of a DB that NanoClaw v2 made and we adopted.
@@ -151,7 +150,8 @@ pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
             .map_err(|e| {
                 anyhow::anyhow!("carrying the DB into NanoClaw v2's shapes failed: {e}")
             })?;
-        for name in CONVERSION_COVERS {
+        // The conversion stands for v2's migrations and for ours that add to v2's tables.
+        for name in V2_NAMES.iter().chain(&["v2_beside"]) {
             record(&tx, name)?;
         }
         tx.commit()?;
@@ -348,6 +348,16 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn v2_names_lead_the_list() {
+        let names: Vec<&str> = MIGRATIONS
+            .iter()
+            .map(|m| m.0)
+            .take(V2_NAMES.len())
+            .collect();
+        assert_eq!(names, V2_NAMES);
     }
 
     #[test]

@@ -146,10 +146,38 @@ fn main() {
         Some(Err(e)) => (0, format!("mcp error: {e}")),
         None => (0, "no mcp".into()),
     };
-    let answer = format!(
-        "claude done (resumed={}, tools={tools}, mcp={said})",
-        resumed.is_some()
-    );
+    let answer = if prompt.contains("whoami") {
+        // What the runner told Claude Code: the name in the system prompt, the timezone of the
+        // messages block, whether the system prompt holds the words after "whoami " (e.g. a
+        // line of the agent's memory), and the conversation resumed.
+        let system = arg_after(&args, "--append-system-prompt").unwrap_or_default();
+        let name = system
+            .split("You are ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or("?");
+        let tz = prompt
+            .split("timezone=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("?");
+        let needle = prompt
+            .split("whoami ")
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .map(str::trim)
+            .unwrap_or("");
+        format!(
+            "whoami: name={name} tz={tz} knows={} resume={}",
+            !needle.is_empty() && system.contains(needle),
+            resumed.as_deref().unwrap_or("none")
+        )
+    } else {
+        format!(
+            "claude done (resumed={}, tools={tools}, mcp={said})",
+            resumed.is_some()
+        )
+    };
     print(
         json!({"type": "assistant", "session_id": sid, "message": {"role": "assistant", "content": [{"type": "text", "text": answer}]}}),
     );
