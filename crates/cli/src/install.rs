@@ -127,12 +127,13 @@ fn report(
     let mut st = c.prepare(
         "SELECT agent_group_id, image_tag, effort, max_messages_per_prompt, skills FROM container_configs",
     )?;
-    let rows: Vec<(String, Option<String>, Option<String>, Option<i64>, String)> = st
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    for (ag, image, effort, max, skills) in rows {
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let ag: String = r.get(0)?;
+        let image: Option<String> = r.get(1)?;
+        let effort: Option<String> = r.get(2)?;
+        let max: Option<i64> = r.get(3)?;
+        let skills: String = r.get(4)?;
         let mut ignored = vec![];
         if image.is_some_and(|i| !i.is_empty()) {
             ignored.push("image_tag (v2's image holds v2's runner; ours is built from packages_apt/packages_npm: `nanoclaw image build`)");

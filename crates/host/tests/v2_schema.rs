@@ -6,28 +6,6 @@ use nanoclaw_host::db::{self, migrations::Origin};
 use nanoclaw_testkit::v2;
 use rusqlite::Connection;
 
-type Cols = Vec<(String, String, bool, Option<String>, i64)>;
-
-/// Every table and column of `before` is in `after`, identical and in the same order (ours
-/// may follow v2's).
-fn assert_superset(
-    before: &std::collections::BTreeMap<String, Cols>,
-    after: &std::collections::BTreeMap<String, Cols>,
-) {
-    for (table, cols) in before {
-        if table == "schema_version" {
-            continue;
-        }
-        let now = after
-            .get(table)
-            .unwrap_or_else(|| panic!("v2 table {table} is gone"));
-        assert!(
-            now.len() >= cols.len() && &now[..cols.len()] == cols.as_slice(),
-            "v2 table {table} changed:\n v2:  {cols:?}\n now: {now:?}"
-        );
-    }
-}
-
 #[test]
 fn adopting_a_v2_install_keeps_every_table_column_and_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,7 +15,7 @@ fn adopting_a_v2_install_keeps_every_table_column_and_row() {
     let rows = v2::snapshot(&path);
 
     db::Db::open(&path).unwrap();
-    assert_superset(&cols, &v2::columns(&path));
+    v2::assert_columns_kept(&cols, &v2::columns(&path));
     let after = v2::snapshot(&path);
     for (table, before) in &rows {
         if table == "schema_version" {
@@ -76,7 +54,7 @@ fn a_fresh_db_has_every_v2_column() {
     let v2_cols = v2::columns(&dir.path().join("data/v2.db"));
     let ours = dir.path().join("fresh.db");
     db::Db::open(&ours).unwrap();
-    assert_superset(&v2_cols, &v2::columns(&ours));
+    v2::assert_columns_kept(&v2_cols, &v2::columns(&ours));
     let c = Connection::open(&ours).unwrap();
     assert!(db::migrations::adopted_from_v2(&c).unwrap().is_none());
     // The ledger a v2 host reads: its 13 names, so it would apply none again.
@@ -263,7 +241,7 @@ fn a_db_of_an_earlier_release_of_ours_is_carried_into_v2_shapes() {
         "pending_channel_approvals",
         "chat_sdk_kv",
     ] {
-        assert_superset(
+        v2::assert_columns_kept(
             &[(table.to_string(), v2_cols[table].clone())]
                 .into_iter()
                 .collect(),

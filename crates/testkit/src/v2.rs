@@ -319,8 +319,14 @@ pub fn snapshot(db: &Path) -> BTreeMap<String, Vec<Value>> {
     out
 }
 
-/// The columns of every table of a DB (name, type, not-null, default, primary-key position).
-pub fn columns(db: &Path) -> BTreeMap<String, Vec<(String, String, bool, Option<String>, i64)>> {
+/// One column: name, type, not-null, default, primary-key position.
+pub type Column = (String, String, bool, Option<String>, i64);
+
+/// Columns of each table, in order.
+pub type Columns = BTreeMap<String, Vec<Column>>;
+
+/// The columns of every table of a DB.
+pub fn columns(db: &Path) -> Columns {
     let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let mut st = c
         .prepare(
@@ -329,7 +335,7 @@ pub fn columns(db: &Path) -> BTreeMap<String, Vec<(String, String, bool, Option<
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid",
         )
         .unwrap();
-    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    let mut out = Columns::new();
     let rows = st
         .query_map([], |r| {
             Ok((
@@ -358,5 +364,22 @@ pub fn assert_rows_kept(table: &str, before: &[Value], after: &[Value]) {
         for (k, v) in b.as_object().unwrap() {
             assert_eq!(&a[k], v, "{table}.{k} changed in row {b}");
         }
+    }
+}
+
+/// Every table and column of `before` is in `after`, identical and in the same order (columns
+/// of ours may follow v2's). The ledger is left out: ours follow v2's entries there.
+pub fn assert_columns_kept(before: &Columns, after: &Columns) {
+    for (table, cols) in before {
+        if table == "schema_version" {
+            continue;
+        }
+        let now = after
+            .get(table)
+            .unwrap_or_else(|| panic!("v2 table {table} is gone"));
+        assert!(
+            now.len() >= cols.len() && &now[..cols.len()] == cols.as_slice(),
+            "v2 table {table} changed:\n v2:  {cols:?}\n now: {now:?}"
+        );
     }
 }
