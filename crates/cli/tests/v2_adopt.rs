@@ -130,12 +130,19 @@ fn a_v2_install_is_served_unchanged() {
     let reply = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(reply.contains(&format!("name={}", v2::NAME)), "{reply}");
     assert!(reply.contains(&format!("tz={}", v2::TZ)), "{reply}");
+    // A chat nobody wired and a stranger in the Kitchen (request_approval) first: each is
+    // audited or parked in v2's shapes, and neither holds up Alice behind it.
+    fake.message(-100999, "group", 4321, "anyone?", None);
+    fake.message(-100123, "supergroup", 1234, "let me in", None);
     fake.message(v2::ALICE, "private", v2::ALICE, "whoami", None);
     // fake-claude says "working on it" through the MCP tool first, then answers.
     let r = fake.wait_replies(v2::ALICE, 2);
     let text = r[1]["text"].as_str().unwrap_or_default();
     assert!(text.contains(&format!("name={}", v2::NAME)), "{text}");
     drop(host);
+    let n = |sql: &str| -> i64 { home.central().query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(n("SELECT COUNT(*) FROM unregistered_senders WHERE platform_id = 'telegram:-100999' AND reason = 'no_agent_wired'"), 1);
+    assert_eq!(n("SELECT COUNT(*) FROM pending_sender_approvals WHERE sender_identity = 'telegram:1234' AND approver_user_id IN ('cli:local', 'telegram:777') AND json_extract(original_message, '$.platformId') = 'telegram:-100123'"), 1);
 
     // No v2 table, column or row lost; only what new messages must change did.
     v2::assert_columns_kept(&before_cols, &v2::columns(&central));
@@ -148,6 +155,10 @@ fn a_v2_install_is_served_unchanged() {
                 o.remove("last_active");
                 o.remove("container_status");
             }
+        }
+        if table == "unregistered_senders" {
+            // The Kitchen's row counts the stranger's message now.
+            rows.retain(|r| r["platform_id"] != "telegram:-100123");
         }
         if table == "schema_version" || table == "users" {
             // Ours follow v2's in the ledger; a sender's display name is refreshed.
@@ -221,4 +232,33 @@ fn a_v2_install_is_served_unchanged() {
             "0 9 * * *".into()
         )
     );
+}
+
+#[test]
+fn a_v2_host_serving_the_root_stops_ours_with_one_line() {
+    let home = TestHome::new();
+    v2::build(home.path());
+    // v2's host listens on data/ncl.sock (its admin CLI) and takes no lock of ours.
+    let sock = home.path().join("data/ncl.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    for args in [&["run"][..], &["chat", "-m", "hi", "--timeout", "10"][..]] {
+        let o = home.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} started beside a v2 host");
+        let line = err
+            .lines()
+            .find(|l| l.contains("another host"))
+            .unwrap_or_else(|| panic!("{args:?}: {err}"));
+        assert!(
+            line.contains("ncl.sock") && line.contains("stop it first"),
+            "{line}"
+        );
+    }
+    let o = home.run(&["doctor"]);
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("another host (NanoClaw v2?) is serving this home"));
+    // A socket nobody listens on is a host that died: ours starts.
+    drop(listener);
+    let host = home.start_host(&[]);
+    drop(host);
 }
