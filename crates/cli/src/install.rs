@@ -119,7 +119,12 @@ fn report(
         out.push(("channel", if registry.get(&ct).is_some() {
             Verdict::Ok(format!("{ct}: {n} wired chat(s), adapter enabled"))
         } else if compiled.contains(&ct.as_str()) {
-            Verdict::Warn(format!("{ct}: {n} wired chat(s), but the adapter is not enabled. Fix: add its token to {} (see README, Channels)", home.env_file().display()))
+            let keys = nanoclaw_host::channels::SPECS
+                .iter()
+                .find(|s| s.channel_type == ct)
+                .map(|s| s.enabled_by.join(", "))
+                .unwrap_or_default();
+            Verdict::Warn(format!("{ct}: {n} wired chat(s), but the adapter is not enabled. Fix: set {keys} in {}", home.env_file().display()))
         } else {
             Verdict::Warn(format!("{ct}: {n} wired chat(s) not carried over: this build has no {ct} adapter yet (its chats and sessions are kept, and answer again once it has)"))
         }));

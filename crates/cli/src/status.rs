@@ -24,10 +24,23 @@ pub fn status(home: Home) -> anyhow::Result<ExitCode> {
             "auto (docker when an engine and the image are there, else process)".into()
         })
     );
-    let mut channels = vec!["cli"];
-    if settings.secret("TELEGRAM_BOT_TOKEN").is_some() {
-        channels.push("telegram");
-    }
+    // Every adapter of this build, enabled when its settings are there.
+    let channels: Vec<String> = nanoclaw_host::channels::SPECS
+        .iter()
+        .map(|spec| {
+            let missing: Vec<&str> = spec
+                .enabled_by
+                .iter()
+                .copied()
+                .filter(|k| settings.secret(k).is_none())
+                .collect();
+            if missing.is_empty() {
+                spec.channel_type.to_string()
+            } else {
+                format!("{} (off: set {})", spec.channel_type, missing.join(", "))
+            }
+        })
+        .collect();
     println!("channels:  {}", channels.join(", "));
     if running {
         match ask_host(&home) {

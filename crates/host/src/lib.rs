@@ -143,6 +143,15 @@ pub fn host_running(home: &Home) -> bool {
 impl Host {
     /// Opens a home for hosting: takes the host lock, opens the DB, picks the runtime.
     pub async fn open(home: Home) -> anyhow::Result<Arc<Self>> {
+        Self::open_with(home, vec![]).await
+    }
+
+    /// [`Host::open`] with adapters of the caller's beside the ones settings enable: a channel
+    /// from outside this crate plugs in through the same [`channels::Channel`] interface.
+    pub async fn open_with(
+        home: Home,
+        extra_channels: Vec<Arc<dyn channels::Channel>>,
+    ) -> anyhow::Result<Arc<Self>> {
         let loose = perms::harden(&home)?;
         if !loose.is_empty() {
             let paths: Vec<String> = loose.iter().map(|l| l.path.display().to_string()).collect();
@@ -162,7 +171,10 @@ impl Host {
         let (bind, runner_host) = runtime.host_endpoint().await;
         let proxy = credentials::Proxy::start(&settings, bind, &runner_host).await?;
         let max = settings.u64("MAX_CONCURRENT_CONTAINERS", 5) as usize;
-        let channels = channels::Registry::from_settings(&home, &settings);
+        let mut channels = channels::Registry::from_settings(&home, &settings);
+        for ch in extra_channels {
+            channels.register(ch);
+        }
         Ok(Arc::new(Self {
             runners: runners::Runners::new(runtime, max),
             channels,

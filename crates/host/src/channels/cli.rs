@@ -17,8 +17,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::sync::broadcast;
 
+use super::ChannelContext;
 use super::{Capabilities, Channel, InboundEvent, OutboundItem, Reconciled};
-use crate::{Host, HostEvent};
+use crate::HostEvent;
 
 /// Channel type of the terminal.
 pub const CHANNEL: &str = "cli";
@@ -78,7 +79,7 @@ impl Channel for CliChannel {
         Capabilities::default()
     }
 
-    async fn start(self: Arc<Self>, host: Arc<Host>) -> anyhow::Result<()> {
+    async fn start(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()> {
         // Anyone who can connect chats as the owner: the socket is the host user's only
         // (control::server::bind removes a stale file and sets 0600).
         let listener = crate::control::server::bind(&self.sock)
@@ -90,9 +91,9 @@ impl Channel for CliChannel {
                     continue;
                 };
                 let me = me.clone();
-                let host = host.clone();
+                let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = me.serve(stream, host).await {
+                    if let Err(e) = me.serve(stream, ctx).await {
                         tracing::debug!(error = %e, "terminal client ended");
                     }
                 });
@@ -149,11 +150,11 @@ impl Channel for CliChannel {
 }
 
 impl CliChannel {
-    async fn serve(self: Arc<Self>, stream: UnixStream, host: Arc<Host>) -> anyhow::Result<()> {
+    async fn serve(self: Arc<Self>, stream: UnixStream, ctx: ChannelContext) -> anyhow::Result<()> {
         let (rd, mut wr) = stream.into_split();
         let mut lines = BufReader::new(rd);
         let mut replies = self.replies.subscribe();
-        let mut events = host.subscribe();
+        let mut events = ctx.events();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(64);
         let mut buf = Vec::new();
         loop {
@@ -165,7 +166,7 @@ impl CliChannel {
                 n = read_line_capped(&mut lines, &mut buf) => {
                     if n? == 0 { return Ok(()); }
                     let reply = match serde_json::from_slice::<Value>(&buf) {
-                        Ok(v) => self.handle(&host, v).await,
+                        Ok(v) => self.handle(&ctx, v).await,
                         Err(e) => json!({"type": "error", "error": format!("bad request: {e}")}),
                     };
                     buf.clear();
@@ -191,27 +192,19 @@ impl CliChannel {
         }
     }
 
-    async fn handle(&self, host: &Arc<Host>, req: Value) -> Value {
+    async fn handle(&self, ctx: &ChannelContext, req: Value) -> Value {
         match req["type"].as_str() {
             Some("message") => {}
             Some("ping") => return json!({"type": "pong"}),
             // What `chat`, `status` and `doctor` show about the running host.
-            Some("status") => {
-                let warnings: Vec<String> =
-                    host.runners.runtime().warning().await.into_iter().collect();
-                return json!({
-                    "type": "status",
-                    "warnings": warnings,
-                    "channels": host.channels.states(),
-                });
-            }
+            Some("status") => return ctx.status().await,
             other => {
                 return json!({"type": "error", "error": format!("unknown request type {other:?}")})
             }
         }
         let agent = req["agent"].as_str();
         if let Some(a) = agent {
-            if let Err(e) = host.ensure_terminal_wiring(a).await {
+            if let Err(e) = ctx.ensure_terminal_wiring(a).await {
                 return json!({"type": "error", "error": e.to_string()});
             }
         }
@@ -228,7 +221,7 @@ impl CliChannel {
             platform_message_id: None,
             attachments: vec![],
         };
-        match host.route(ev).await {
+        match ctx.route(ev).await {
             Ok(out) if out.accepted.is_empty() && out.notice.is_some() => {
                 json!({"type": "notice", "text": out.notice})
             }
