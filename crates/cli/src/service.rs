@@ -24,7 +24,18 @@ impl Platform {
             Self::Linux
         }
     }
-    fn file_name(self) -> &'static str {
+    /// The service of one home: named after it (`nanoclaw-<slug>.service`,
+    /// `com.nanoclaw-<slug>.plist`), so two homes on one machine run as two services (as
+    /// NanoClaw v2.0.63 made its names per install; ours differ from v2's `nanoclaw-v2-…`, so
+    /// both can be installed while a user moves over).
+    fn file_name(self, home: &Home) -> String {
+        match self {
+            Self::Linux => format!("{}.service", unit_name(home)),
+            Self::Macos => format!("{}.plist", launchd_label(home)),
+        }
+    }
+    /// The fixed name of releases before per-install names.
+    fn legacy_file_name(self) -> &'static str {
         match self {
             Self::Linux => "nanoclaw.service",
             Self::Macos => "com.nanoclaw.host.plist",
@@ -39,6 +50,23 @@ impl Platform {
             Self::Macos => home.join("Library/LaunchAgents"),
         })
     }
+}
+
+/// Eight hex digits naming a home: a hash of its absolute path.
+pub fn install_slug(home: &Home) -> String {
+    let root = std::path::absolute(home.root()).unwrap_or_else(|_| home.root().to_path_buf());
+    let h = nanoclaw_protocol::fnv1a(root.to_string_lossy().as_bytes());
+    format!("{:08x}", (h >> 32) as u32 ^ h as u32)
+}
+
+/// The systemd unit of a home, without `.service`.
+pub fn unit_name(home: &Home) -> String {
+    format!("nanoclaw-{}", install_slug(home))
+}
+
+/// The launchd label of a home.
+pub fn launchd_label(home: &Home) -> String {
+    format!("com.nanoclaw-{}", install_slug(home))
 }
 
 fn xml_escape(s: &str) -> String {
@@ -69,7 +97,7 @@ pub fn launchd_plist(exe: &Path, home: &Home) -> String {
 <plist version="1.0">
 <dict>
   <key>Label</key>
-  <string>com.nanoclaw.host</string>
+  <string>{}</string>
   <key>ProgramArguments</key>
   <array>
     <string>{}</string>
@@ -89,6 +117,7 @@ pub fn launchd_plist(exe: &Path, home: &Home) -> String {
 </dict>
 </plist>
 "#,
+        xml_escape(&launchd_label(home)),
         xml_escape(&exe.display().to_string()),
         xml_escape(&home.root().display().to_string()),
         xml_escape(&log.display().to_string())
@@ -118,7 +147,17 @@ pub fn service(
         Some(d) => d,
         None => platform.default_dir()?,
     };
-    let file = dir.join(platform.file_name());
+    let file = dir.join(platform.file_name(&home));
+    let unit = format!("{}.service", unit_name(&home));
+    // A service of an earlier release, under the fixed name, that runs this very home.
+    let legacy = dir.join(platform.legacy_file_name());
+    let legacy_ours = std::fs::read_to_string(&legacy).is_ok_and(|t| {
+        t.contains(&format!("\"{}\"", home.root().display()))
+            || t.contains(&format!(
+                "<string>{}</string>",
+                xml_escape(&home.root().display().to_string())
+            ))
+    });
     let manager = |args: &[&str]| {
         let (cmd, args): (&str, Vec<&str>) = match platform {
             Platform::Linux => ("systemctl", [&["--user"][..], args].concat()),
@@ -138,13 +177,29 @@ pub fn service(
                 Platform::Macos => launchd_plist(&exe, &home),
             };
             std::fs::create_dir_all(&dir)?;
+            if legacy_ours {
+                // Moved to the per-install name: the old unit must not start a second host.
+                if activate {
+                    let _ = match platform {
+                        Platform::Linux => {
+                            manager(&["disable", "--now", platform.legacy_file_name()])
+                        }
+                        Platform::Macos => manager(&["unload", "-w", &legacy.to_string_lossy()]),
+                    };
+                }
+                std::fs::remove_file(&legacy)?;
+                println!(
+                    "removed {} (this home's service of an earlier release)",
+                    legacy.display()
+                );
+            }
             std::fs::write(&file, text)?;
             println!("wrote {}", file.display());
             if activate {
                 match platform {
                     Platform::Linux => {
                         manager(&["daemon-reload"])?;
-                        manager(&["enable", "--now", "nanoclaw.service"])?;
+                        manager(&["enable", "--now", &unit])?;
                     }
                     Platform::Macos => manager(&["load", "-w", &file.to_string_lossy()])?,
                 }
@@ -154,7 +209,7 @@ pub fn service(
         Action::Uninstall => {
             if activate && file.exists() {
                 let _ = match platform {
-                    Platform::Linux => manager(&["disable", "--now", "nanoclaw.service"]),
+                    Platform::Linux => manager(&["disable", "--now", &unit]),
                     Platform::Macos => manager(&["unload", "-w", &file.to_string_lossy()]),
                 };
             }
@@ -167,6 +222,13 @@ pub fn service(
             }
         }
         Action::Status => {
+            if legacy_ours {
+                println!(
+                    "note: {} is this home's service of an earlier release; `nanoclaw service install` moves it to {}",
+                    legacy.display(),
+                    file.display()
+                );
+            }
             println!(
                 "service file: {}",
                 if file.exists() {
@@ -193,6 +255,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_are_per_home_and_stable() {
+        let a = Home::new("/home/ann/nanoclaw");
+        let b = Home::new("/home/ann/work-assistant");
+        assert_eq!(unit_name(&a), unit_name(&Home::new("/home/ann/nanoclaw")));
+        assert_ne!(unit_name(&a), unit_name(&b));
+        assert_ne!(launchd_label(&a), launchd_label(&b));
+        let slug = install_slug(&a);
+        assert!(slug.len() == 8 && slug.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            Platform::Linux.file_name(&a),
+            format!("nanoclaw-{slug}.service")
+        );
+        assert_eq!(
+            Platform::Macos.file_name(&a),
+            format!("com.nanoclaw-{slug}.plist")
+        );
+    }
+
+    #[test]
     fn unit_and_plist_formats() {
         let home = Home::new("/home/ann/my nano");
         let exe = Path::new("/usr/local/bin/nanoclaw");
@@ -213,6 +294,7 @@ mod tests {
             .filter(|l| !l.is_empty() && !l.starts_with('['))
             .all(|l| l.split_once('=').is_some_and(|(k, _)| !k.is_empty())));
         let plist = launchd_plist(Path::new("/Applications/a&b/nanoclaw"), &home);
+        assert!(plist.contains(&format!("<string>{}</string>", launchd_label(&home))));
         assert!(plist.starts_with("<?xml version=\"1.0\""));
         assert!(plist.contains("<string>/Applications/a&amp;b/nanoclaw</string>"));
         assert!(plist.contains("<key>RunAtLoad</key>\n  <true/>"));

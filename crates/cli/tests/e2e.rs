@@ -392,37 +392,81 @@ fn runner_without_heartbeat_is_stopped_and_work_retried() {
     assert!(log.contains("runner has no heartbeat"), "{log}");
 }
 
-/// `service install` writes a systemd unit and a launchd agent (to a temp dir, not activated).
+/// `service install` writes a systemd unit and a launchd agent (to a temp dir, not activated),
+/// named after the home: two homes get two services, and a unit of an earlier release under
+/// the fixed name is replaced when it runs this home (and left alone when it runs another).
 #[test]
-fn service_install_writes_systemd_and_launchd_files() {
-    let home = TestHome::new();
+fn service_install_writes_per_home_systemd_and_launchd_files() {
+    let (home, other) = (TestHome::new(), TestHome::new());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    for (platform, file) in [
-        ("linux", "nanoclaw.service"),
-        ("macos", "com.nanoclaw.host.plist"),
-    ] {
-        let o = home.run(&[
-            "service",
-            "install",
-            "--platform",
-            platform,
-            "--dir",
-            d,
-            "--no-activate",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
-        assert!(text.contains(&home.path().display().to_string()), "{text}");
-        assert!(
-            text.contains(&nanoclaw_testkit::bin("nanoclaw").display().to_string()),
-            "{text}"
-        );
+    let files = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // An earlier release's fixed-name unit for this home.
+    std::fs::write(
+        dir.path().join("nanoclaw.service"),
+        format!(
+            "[Service]\nExecStart=\"/old/nanoclaw\" --home \"{}\" run\n",
+            home.path().display()
+        ),
+    )
+    .unwrap();
+    for h in [&home, &other] {
+        for platform in ["linux", "macos"] {
+            let o = h.run(&[
+                "service",
+                "install",
+                "--platform",
+                platform,
+                "--dir",
+                d,
+                "--no-activate",
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
     }
-    let unit = std::fs::read_to_string(dir.path().join("nanoclaw.service")).unwrap();
+    let names = files();
+    assert_eq!(
+        names.len(),
+        4,
+        "two homes, two services each platform: {names:?}"
+    );
+    assert!(
+        !names.contains(&"nanoclaw.service".to_string()),
+        "the old unit of this home was moved: {names:?}"
+    );
+    let units: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("nanoclaw-") && n.ends_with(".service"))
+        .collect();
+    let plists: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("com.nanoclaw-") && n.ends_with(".plist"))
+        .collect();
+    assert_eq!((units.len(), plists.len()), (2, 2), "{names:?}");
+    let mine = units
+        .iter()
+        .find(|u| {
+            std::fs::read_to_string(dir.path().join(u))
+                .unwrap()
+                .contains(&home.path().display().to_string())
+        })
+        .unwrap()
+        .to_string();
+    let unit = std::fs::read_to_string(dir.path().join(&mine)).unwrap();
+    assert!(
+        unit.contains(&nanoclaw_testkit::bin("nanoclaw").display().to_string()),
+        "{unit}"
+    );
     assert!(unit.contains("\" run\n") && unit.contains("[Install]\nWantedBy=default.target"));
     let o = home.run(&["service", "status", "--platform", "linux", "--dir", d]);
-    assert!(stdout(&o).contains("nanoclaw.service") && stdout(&o).contains("host: not running"));
+    assert!(stdout(&o).contains(&mine) && stdout(&o).contains("host: not running"));
     let o = home.run(&[
         "service",
         "uninstall",
@@ -433,7 +477,25 @@ fn service_install_writes_systemd_and_launchd_files() {
         "--no-activate",
     ]);
     assert!(o.status.success());
-    assert!(!dir.path().join("nanoclaw.service").exists());
+    assert!(!dir.path().join(&mine).exists());
+    assert_eq!(files().len(), 3, "the other home's service stays");
+    // A fixed-name unit of another home is not touched.
+    std::fs::write(
+        dir.path().join("nanoclaw.service"),
+        "ExecStart=\"x\" --home \"/elsewhere\" run\n",
+    )
+    .unwrap();
+    let o = home.run(&[
+        "service",
+        "install",
+        "--platform",
+        "linux",
+        "--dir",
+        d,
+        "--no-activate",
+    ]);
+    assert!(o.status.success());
+    assert!(dir.path().join("nanoclaw.service").exists());
 }
 
 #[test]
