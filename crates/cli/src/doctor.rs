@@ -100,6 +100,12 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
         },
     ));
     let running = nanoclaw_host::host_running(&home);
+    if let (false, Some(why)) = (running, crate::breaker::describe(&home)) {
+        checks.push((
+            "startup",
+            Verdict::Warn(format!("{why}. Fix: see logs/nanoclaw.error.log, then `nanoclaw run` in a terminal to watch it start")),
+        ));
+    }
     checks.push(("host", if running {
         Verdict::Ok(format!("running ({})", home.cli_sock().display()))
     } else {

@@ -1,5 +1,6 @@
 //! `nanoclaw`: the host, the terminal chat and the admin CLI.
 
+mod breaker;
 mod chat;
 mod ctl;
 mod doctor;

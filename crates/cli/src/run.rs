@@ -34,8 +34,33 @@ pub fn run(home: Home) -> anyhow::Result<ExitCode> {
     nanoclaw_host::perms::umask();
     let _logs = nanoclaw_host::logging::init(&home, true)?;
     runtime()?.block_on(async {
-        let host = Host::open(home).await?;
-        host.start().await?;
+        // Another host of ours serving this home is not a crash of this one: say so at once.
+        if nanoclaw_host::host_running(&home) {
+            anyhow::bail!(
+                "another nanoclaw host is already running for {} (stop it, or use `nanoclaw chat` to talk to it)",
+                home.root().display()
+            );
+        }
+        let unit = std::time::Duration::from_millis(
+            std::env::var("NANOCLAW_STARTUP_BACKOFF_UNIT_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000),
+        );
+        let rec = crate::breaker::before_start(&home, unit).await?;
+        let started = async {
+            let host = Host::open(home.clone()).await?;
+            host.start().await?;
+            anyhow::Ok(host)
+        }
+        .await;
+        let host = match started {
+            Ok(h) => h,
+            Err(e) => {
+                crate::breaker::failed(&home, rec, &e);
+                return Err(e);
+            }
+        };
         eprintln!(
             "nanoclaw is running (home {}); Ctrl-C to stop",
             host.home.root().display()
@@ -43,6 +68,7 @@ pub fn run(home: Home) -> anyhow::Result<ExitCode> {
         signal().await;
         tracing::info!("shutdown requested");
         host.shutdown().await;
+        crate::breaker::clean(&home);
         Ok(ExitCode::SUCCESS)
     })
 }

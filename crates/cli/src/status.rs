@@ -18,6 +18,11 @@ pub fn status(home: Home) -> anyhow::Result<ExitCode> {
             "not running (start it with `nanoclaw run`)"
         }
     );
+    if let Some(why) = crate::breaker::describe(&home) {
+        if !running {
+            println!("startup:   {why}");
+        }
+    }
     println!(
         "runtime:   {}",
         settings.get("NANOCLAW_RUNTIME").unwrap_or_else(|| {

@@ -802,3 +802,46 @@ fn markdown_becomes_telegram_html_with_a_plain_fallback() {
     );
     assert!(r[1].get("parse_mode").is_none());
 }
+
+/// A host that keeps failing at start backs off (NanoClaw v2's schedule, shrunk here with
+/// `NANOCLAW_STARTUP_BACKOFF_UNIT_MS`) and `status` and `doctor` say why; a clean shutdown
+/// resets it.
+#[test]
+fn a_host_failing_at_start_backs_off_and_says_why() {
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", "999:wrong")
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("NANOCLAW_STARTUP_BACKOFF_UNIT_MS", "1");
+    for attempt in 1..=5 {
+        let o = home.cmd(&["run"]).output().unwrap();
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.contains("without a clean shutdown; waiting"),
+            attempt >= 3,
+            "attempt {attempt}: {err}"
+        );
+    }
+    let status = String::from_utf8_lossy(&home.run(&["status"]).stdout).to_string();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("startup:"))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        line.contains("5 start(s) in a row")
+            && line.contains("Telegram rejected the bot token")
+            && line.contains("the next start waits 300 s"),
+        "{line}"
+    );
+    let doctor = String::from_utf8_lossy(&home.run(&["doctor"]).stdout).to_string();
+    assert!(
+        doctor.contains("warn  startup: 5 start(s) in a row"),
+        "{doctor}"
+    );
+    // Fixed: the host starts, and a clean stop forgets the failures.
+    let host = home.start_host(&[("TELEGRAM_BOT_TOKEN", TOKEN)]);
+    host.stop();
+    let status = String::from_utf8_lossy(&home.run(&["status"]).stdout).to_string();
+    assert!(!status.contains("startup:"), "{status}");
+}

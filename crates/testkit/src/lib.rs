@@ -68,6 +68,8 @@ impl TestHome {
         c.env_remove("NANOCLAW_HOME");
         // Docker tests opt in explicitly (`.env("NANOCLAW_RUNTIME", "docker")`).
         c.env("NANOCLAW_RUNTIME", "process");
+        // Tests kill hosts on purpose: no start-up backoff unless a test asks for one.
+        c.env("NANOCLAW_STARTUP_BACKOFF_UNIT_MS", "0");
         if std::env::var_os("NANOCLAW_TEST_IMAGE").is_some() {
             c.env("NANOCLAW_IMAGE", docker::slim_tag());
         }
