@@ -58,6 +58,13 @@ enum Cmd {
     Status,
     /// Check the engine, image, credentials, host and disk; print a fix for each problem.
     Doctor,
+    /// Remove old files: inboxes of handled messages, outboxes of delivered rows, failed
+    /// containers' logs, archived transcripts (`RETENTION_DAYS`, 30).
+    Gc {
+        /// List what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run the host at login: a systemd user unit (Linux) or a launchd agent (macOS).
     Service {
         #[command(subcommand)]
@@ -162,6 +169,30 @@ fn pair(home: Home, channel: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `nanoclaw gc`: one retention pass now (the host also runs one daily).
+fn gc(home: Home, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use nanoclaw_host::gc;
+    if !home.central_db().exists() {
+        println!("nothing to remove (no home yet)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = nanoclaw_host::config::Settings::load(&home)?;
+    let db = nanoclaw_host::db::Db::open(&home.central_db())?;
+    let policy = gc::Policy::from_settings(&settings);
+    let targets = db.with(|c| Ok(gc::Targets::read(c)?))?;
+    let items = gc::plan(&home, &targets, &policy, chrono::Utc::now().timestamp())?;
+    for it in &items {
+        println!("{:<14} {}", it.kind.name(), it.path().display());
+    }
+    if dry_run {
+        println!("{} to remove (dry run: nothing removed)", items.len());
+    } else {
+        let n = gc::remove(&items);
+        println!("{n} removed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     // `nanoclaw agent …` is the runner (the process runtime starts this same binary), decided
     // before clap so the runner's arguments and environment stay its own.
@@ -187,6 +218,7 @@ fn main() -> ExitCode {
         Cmd::Ctl { args } => ctl::run(&home, args),
         Cmd::Doctor => doctor::doctor(home),
         Cmd::Status => status::status(home),
+        Cmd::Gc { dry_run } => gc(home, dry_run),
         Cmd::Pair { channel } => pair(home, &channel),
         Cmd::Setup { args } => setup::setup(home, args),
         Cmd::Service { cmd } => {

@@ -10,6 +10,7 @@ pub mod control;
 pub mod credentials;
 pub mod db;
 pub mod delivery;
+pub mod gc;
 pub mod image;
 pub mod logging;
 pub mod mounts;
@@ -127,6 +128,30 @@ pub async fn foreign_host(home: &Home) -> Option<std::path::PathBuf> {
     None
 }
 
+/// The daily retention pass ([`gc`]): the first a minute after start
+/// (`NANOCLAW_GC_FIRST_MS`), then every `NANOCLAW_GC_INTERVAL_MS` (a day).
+async fn gc_daily(host: Arc<Host>) {
+    let first = host.settings.millis("NANOCLAW_GC_FIRST_MS", 60_000);
+    let every = host.settings.millis("NANOCLAW_GC_INTERVAL_MS", 86_400_000);
+    let mut next = tokio::time::Instant::now() + first;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = host.shutdown_signal() => return,
+        }
+        let policy = gc::Policy::from_settings(&host.settings);
+        let home = host.home.clone();
+        let pass = async {
+            let targets = host.db.call(|c| Ok(gc::Targets::read(c)?)).await?;
+            tokio::task::spawn_blocking(move || gc::run(&home, &targets, &policy)).await?
+        };
+        if let Err(e) = pass.await {
+            tracing::warn!(error = %e, "retention pass failed");
+        }
+        next += every;
+    }
+}
+
 /// Is a host running for this home right now?
 pub fn host_running(home: &Home) -> bool {
     use std::os::fd::AsRawFd;
@@ -207,6 +232,7 @@ impl Host {
         channels::start_all(self).await?;
         tokio::spawn(control::serve(self.clone()));
         tokio::spawn(sweep::run(self.clone()));
+        tokio::spawn(gc_daily(self.clone()));
         tracing::info!(home = %self.home.root().display(), "host started");
         Ok(())
     }

@@ -185,6 +185,17 @@ const READ_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::CLOEXEC)
     .union(OFlags::NOCTTY);
 
+/// One entry of [`Dir::list`].
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its name in the directory.
+    pub name: OsString,
+    /// What it is (a link is a link).
+    pub kind: FileType,
+    /// Last modification, seconds since the epoch.
+    pub mtime: i64,
+}
+
 impl Dir {
     /// Opens a root by its (host-chosen, trusted) path.
     pub fn open(path: impl AsRef<Path>) -> Result<Dir> {
@@ -379,6 +390,25 @@ impl Dir {
             Err(e) => return Err(e),
         };
         remove_entry(parent.as_fd(), name, rel, 0)
+    }
+
+    /// Up to `max` entries of this directory, each as it is (never followed): its name, kind
+    /// and modification time (seconds since the epoch). An entry gone since the listing is
+    /// left out.
+    pub fn list(&self, max: usize) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for name in entries(self.fd.as_fd(), &self.path)?.into_iter().take(max) {
+            match rustix::fs::statat(&self.fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => out.push(Entry {
+                    kind: FileType::from_raw_mode(st.st_mode),
+                    mtime: st.st_mtime,
+                    name,
+                }),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(io(&self.path.join(&name), e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Gives this directory and everything beneath it to `uid:gid` (fchownat with
