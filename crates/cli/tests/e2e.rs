@@ -218,6 +218,40 @@ fn runner_killed_mid_turn_is_retried_then_failed() {
     drop(host);
 }
 
+/// A turn that is alive (heartbeat ticking) but makes no progress is stopped after the bound
+/// and its message retried, then failed with the user told.
+#[test]
+fn a_stuck_turn_is_stopped_retried_then_failed() {
+    let home = TestHome::new();
+    let host = home.start_host(&[
+        ("NANOCLAW_RETRY_BASE_MS", "50"),
+        ("NANOCLAW_SWEEP_INTERVAL_MS", "100"),
+        ("NANOCLAW_TURN_STUCK_MS", "300"),
+    ]);
+    let o = home.run(&["chat", "-m", "mock:sleep 600000", "--timeout", "60"]);
+    assert!(!o.status.success());
+    let dir = &home.session_dirs()[0];
+    let c = Connection::open(dir.join("inbound.db")).unwrap();
+    let (status, tries): (String, i64) = c
+        .query_row(
+            "SELECT status, tries FROM messages_in WHERE content LIKE '%mock:sleep%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), tries), ("failed", 5));
+    assert!(home.transcript().iter().any(|l| l["text"]
+        .as_str()
+        .unwrap_or("")
+        .contains("could not process")));
+    let log = std::fs::read_to_string(home.path().join("logs/nanoclaw.log")).unwrap();
+    assert!(log.contains("turn is stuck"), "{log}");
+    // The session answers the next message.
+    let o = home.run(&["chat", "-m", "still there?", "--timeout", "30"]);
+    assert_eq!(stdout(&o), "echo: still there?\n");
+    drop(host);
+}
+
 /// Idle runners stop after IDLE_TIMEOUT; the next message starts a new one.
 #[test]
 fn idle_runner_stops_and_restarts_on_demand() {

@@ -15,7 +15,8 @@ struct Running {
     started_at: String,
     last_activity: Instant,
     busy: bool,
-    stop: Option<oneshot::Sender<()>>,
+    /// Stops the runner: `true` kills it at once.
+    stop: Option<oneshot::Sender<bool>>,
     runner_id: String,
 }
 
@@ -120,7 +121,7 @@ impl Runners {
                     .min_by_key(|r| r.last_activity)
                 {
                     if let Some(tx) = r.stop.take() {
-                        let _ = tx.send(());
+                        let _ = tx.send(false);
                     }
                 }
                 return;
@@ -190,7 +191,7 @@ impl Runners {
         if let Some(r) = st.running.get_mut(session).filter(|r| !r.busy) {
             if let Some(tx) = r.stop.take() {
                 tracing::info!(session, "sessions are waiting; idle runner yields its slot");
-                let _ = tx.send(());
+                let _ = tx.send(false);
             }
         }
     }
@@ -202,7 +203,7 @@ impl Runners {
             if !r.busy && r.last_activity.elapsed() >= idle {
                 if let Some(tx) = r.stop.take() {
                     tracing::info!(session = %sid, "idle timeout; stopping runner");
-                    let _ = tx.send(());
+                    let _ = tx.send(false);
                 }
             }
         }
@@ -216,7 +217,19 @@ impl Runners {
             .get_mut(session)
             .and_then(|r| r.stop.take())
         {
-            let _ = tx.send(());
+            let _ = tx.send(false);
+        }
+    }
+
+    /// Kills one session's runner at once (its turn is stuck).
+    pub fn kill(&self, session: &str) {
+        if let Some(tx) = self
+            .st()
+            .running
+            .get_mut(session)
+            .and_then(|r| r.stop.take())
+        {
+            let _ = tx.send(true);
         }
     }
 
@@ -229,7 +242,7 @@ impl Runners {
             st.queued.clear();
             for r in st.running.values_mut() {
                 if let Some(tx) = r.stop.take() {
-                    let _ = tx.send(());
+                    let _ = tx.send(false);
                 }
             }
         }
@@ -349,7 +362,7 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         r.stop = Some(stop_tx);
         r.runner_id = handle.id();
         if shutting_down {
-            let _ = r.stop.take().map(|t| t.send(()));
+            let _ = r.stop.take().map(|t| t.send(false));
         }
         r.started_at.clone()
     };
@@ -366,7 +379,10 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
     tokio::spawn(async move {
         let exit = tokio::select! {
             e = handle.wait() => e,
-            _ = stop_rx => { handle.stop().await; handle.wait().await }
+            hard = stop_rx => {
+                if hard.unwrap_or(false) { handle.kill().await } else { handle.stop().await }
+                handle.wait().await
+            }
         };
         watcher.abort();
         tracing::info!(session = %session, code = ?exit.code, killed = exit.killed, "runner exited");

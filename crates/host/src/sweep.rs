@@ -1,5 +1,6 @@
 //! The sweep (DESIGN §6): every 60 s and at start, every active session gets a pass; a live
-//! runner without a heartbeat is stopped so its work is retried. Idle sessions whose files did
+//! runner without a heartbeat, or whose turn makes no progress (alive but stuck: a hung tool
+//! or model stream while its heartbeat thread ticks), is stopped so its work is retried. Idle sessions whose files did
 //! not change and have nothing due are skipped after two header reads.
 
 use std::collections::HashMap;
@@ -18,17 +19,98 @@ struct Seen {
     outbound: Option<u32>,
 }
 
-/// The sweep's memory between passes: each session's change counters and next due time.
+/// The sweep's memory between passes: each session's change counters and next due time, and
+/// for live runners when their outbound.db last changed (a turn's progress).
 #[derive(Default)]
 pub struct Sweeper {
     seen: HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>,
+    progress: HashMap<String, (Option<u32>, std::time::Instant)>,
 }
 
 impl Sweeper {
     /// One pass over every active session.
     pub async fn once(&mut self, host: &Arc<Host>) -> anyhow::Result<()> {
-        sweep_once(host, &mut self.seen).await
+        sweep_once(host, &mut self.seen, &mut self.progress).await
     }
+}
+
+/// How long a turn may go without progress, and at most (`NANOCLAW_TURN_STUCK_MS`, 10 min;
+/// `NANOCLAW_TURN_MAX_MS`, 30 min; per agent group `container_configs.turn_stuck_ms` and
+/// `turn_max_ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct TurnBounds {
+    /// No progress (no ack, row, or tool start/end in outbound.db) for longer: stuck.
+    pub stuck: Duration,
+    /// A turn older than this is stopped whatever it does.
+    pub max: Duration,
+}
+
+/// Why a live runner's turn should be stopped, if it should. `turn_started`: the oldest
+/// message it is processing (None: no turn under way); `tool`: a running tool's declared
+/// timeout and start, which extends the no-progress bound.
+pub fn stuck(
+    now: chrono::DateTime<Utc>,
+    no_progress_for: Duration,
+    turn_started: Option<chrono::DateTime<Utc>>,
+    tool: Option<(Duration, chrono::DateTime<Utc>)>,
+    b: TurnBounds,
+) -> Option<String> {
+    let started = turn_started?;
+    let age = (now - started).to_std().unwrap_or_default();
+    if age > b.max {
+        return Some(format!(
+            "the turn has run {} min, over its ceiling of {} min",
+            age.as_secs() / 60,
+            b.max.as_secs() / 60
+        ));
+    }
+    if let Some((declared, at)) = tool {
+        let until = at + chrono::Duration::from_std(declared + b.stuck).unwrap_or_default();
+        if now < until {
+            return None;
+        }
+    }
+    (no_progress_for > b.stuck).then(|| {
+        format!(
+            "no progress for {} s (no ack, row or tool step)",
+            no_progress_for.as_secs()
+        )
+    })
+}
+
+/// The oldest message a runner is processing, and its running tool's declared timeout.
+fn turn_state(
+    paths: &nanoclaw_protocol::SessionPaths,
+) -> (
+    Option<chrono::DateTime<Utc>>,
+    Option<(Duration, chrono::DateTime<Utc>)>,
+) {
+    let Ok(c) = nanoclaw_protocol::schema::open_ro(&paths.outbound_db()) else {
+        return (None, None);
+    };
+    let started = c
+        .query_row(
+            "SELECT MIN(status_changed) FROM processing_ack WHERE status = 'processing'",
+            [],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .ok()
+        .flatten()
+        .and_then(|t| nanoclaw_protocol::time::parse(&t));
+    let tool = c
+        .query_row(
+            "SELECT tool_declared_timeout_ms, tool_started_at FROM container_state WHERE id=1 AND current_tool IS NOT NULL",
+            [],
+            |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .ok()
+        .and_then(|(ms, at)| {
+            Some((
+                Duration::from_millis(ms?.max(0) as u64),
+                nanoclaw_protocol::time::parse(&at?)?,
+            ))
+        });
+    (started, tool)
 }
 
 /// Runs the sweep forever.
@@ -67,6 +149,8 @@ const PASS_BOUND: Duration = Duration::from_secs(60);
 enum Check {
     /// A live runner stopped beating.
     Stale,
+    /// A live runner's turn made no progress for too long, or ran too long.
+    Stuck(String),
     /// Both files' change counters.
     Counters(Seen),
 }
@@ -81,9 +165,26 @@ fn counters(paths: &nanoclaw_protocol::SessionPaths) -> Seen {
 async fn sweep_once(
     host: &Arc<Host>,
     seen: &mut HashMap<String, (Seen, Option<chrono::DateTime<Utc>>)>,
+    progress: &mut HashMap<String, (Option<u32>, std::time::Instant)>,
 ) -> anyhow::Result<()> {
-    let sessions = host.db.call(|c| Ok(db::sessions::active(c)?)).await?;
+    let (sessions, bounds) = host
+        .db
+        .call(|c| {
+            let s = db::sessions::active(c)?;
+            let mut st = c.prepare(
+                "SELECT agent_group_id, turn_stuck_ms, turn_max_ms FROM container_configs",
+            )?;
+            let b: HashMap<String, (Option<i64>, Option<i64>)> = st
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+                .collect::<Result<_, _>>()?;
+            Ok((s, b))
+        })
+        .await?;
     let stale_after = host.settings.millis("NANOCLAW_STALE_MS", 600_000);
+    let default_bounds = TurnBounds {
+        stuck: host.settings.millis("NANOCLAW_TURN_STUCK_MS", 600_000),
+        max: host.settings.millis("NANOCLAW_TURN_MAX_MS", 1_800_000),
+    };
     let now = Utc::now();
     let listed: Vec<_> = sessions
         .into_iter()
@@ -94,17 +195,39 @@ async fn sweep_once(
         .collect();
     // File checks (header reads, heartbeat stats) are blocking I/O: one job off the workers.
     let home = host.home.clone();
+    // Forget runners that are gone; the others carry when their outbound.db last moved.
+    progress.retain(|id, _| listed.iter().any(|(s, alive, _)| *alive && &s.id == id));
+    let last_progress = progress.clone();
     let checked = tokio::task::spawn_blocking(move || {
         listed
             .into_iter()
             .filter_map(|(s, alive, started)| {
                 let paths = home.session(&s.agent_group_id, &s.id).ok()?;
-                let check = if alive && heartbeat_stale(&paths, stale_after) {
-                    Check::Stale
-                } else {
-                    Check::Counters(counters(&paths))
-                };
-                Some((s, paths, alive, started, check))
+                if alive && heartbeat_stale(&paths, stale_after) {
+                    return Some((s, paths, alive, started, Check::Stale));
+                }
+                let cur = counters(&paths);
+                if alive {
+                    if let Some((prev, since)) = last_progress.get(&s.id) {
+                        let b = bounds
+                            .get(&s.agent_group_id)
+                            .map_or(default_bounds, |(st, mx)| TurnBounds {
+                                stuck: st.map_or(default_bounds.stuck, |v| {
+                                    Duration::from_millis(v.max(0) as u64)
+                                }),
+                                max: mx.map_or(default_bounds.max, |v| {
+                                    Duration::from_millis(v.max(0) as u64)
+                                }),
+                            });
+                        if *prev == cur.outbound && since.elapsed() > b.stuck.min(b.max) {
+                            let (turn, tool) = turn_state(&paths);
+                            if let Some(why) = stuck(Utc::now(), since.elapsed(), turn, tool, b) {
+                                return Some((s, paths, alive, started, Check::Stuck(why)));
+                            }
+                        }
+                    }
+                }
+                Some((s, paths, alive, started, Check::Counters(cur)))
             })
             .collect::<Vec<_>>()
     })
@@ -117,8 +240,22 @@ async fn sweep_once(
                 host.runners.stop(&s.id);
                 continue;
             }
+            Check::Stuck(why) => {
+                tracing::warn!(session = %s.id, reason = %why, "turn is stuck; killing its runner so the message is retried");
+                progress.remove(&s.id);
+                host.runners.kill(&s.id);
+                continue;
+            }
             Check::Counters(cur) => cur,
         };
+        if alive {
+            let moved = progress
+                .get(&s.id)
+                .is_none_or(|(prev, _)| *prev != cur.outbound);
+            if moved {
+                progress.insert(s.id.clone(), (cur.outbound, std::time::Instant::now()));
+            }
+        }
         if let Some((prev, next_due)) = seen.get(&s.id) {
             if !alive && *prev == cur && next_due.is_none_or(|d| d > now) {
                 continue;
@@ -202,4 +339,36 @@ fn heartbeat_stale(paths: &nanoclaw_protocol::SessionPaths, stale_after: Duratio
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_not_liveness_decides_a_stuck_turn() {
+        let now = Utc::now();
+        let min = |m: i64| now - chrono::Duration::minutes(m);
+        let b = TurnBounds {
+            stuck: Duration::from_secs(600),
+            max: Duration::from_secs(1800),
+        };
+        let quiet = |s: u64| Duration::from_secs(s);
+        // No turn under way: an idle runner is never stuck.
+        assert_eq!(stuck(now, quiet(5000), None, None, b), None);
+        // A turn quiet for less than the bound, then for more.
+        assert_eq!(stuck(now, quiet(300), Some(min(5)), None, b), None);
+        assert!(stuck(now, quiet(700), Some(min(12)), None, b)
+            .unwrap()
+            .contains("no progress"));
+        // A tool that declared 20 min keeps a quiet turn alive until then (plus the bound).
+        let tool = Some((Duration::from_secs(1200), min(15)));
+        assert_eq!(stuck(now, quiet(900), Some(min(15)), tool, b), None);
+        let late = Some((Duration::from_secs(60), min(15)));
+        assert!(stuck(now, quiet(900), Some(min(15)), late, b).is_some());
+        // Past the ceiling whatever it does.
+        assert!(stuck(now, quiet(1), Some(min(31)), tool, b)
+            .unwrap()
+            .contains("ceiling"));
+    }
 }

@@ -660,6 +660,8 @@ pub static CONTAINER_CONFIGS: Resource = Resource {
             .default("group")
             .choices(&["disabled", "group", "global"]),
         json_object("limits").default("{}"),
+        int("turn_stuck_ms").nullable(),
+        int("turn_max_ms").nullable(),
     ],
     verbs: ALL,
     order_by: "agent_group_id",

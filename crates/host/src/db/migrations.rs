@@ -79,6 +79,10 @@ const MIGRATIONS: &[(&str, Up)] = &[
         Up::Sql(include_str!("sql/005_question_owners.sql")),
     ),
     ("v2_beside", Up::Sql(include_str!("sql/006_v2_beside.sql"))),
+    (
+        "turn_bounds",
+        Up::Sql(include_str!("sql/007_turn_bounds.sql")),
+    ),
 ];
 
 /// First migration of our releases before the DB became v2's.

@@ -422,6 +422,13 @@ impl RunnerHandle for ContainerHandle {
         let opts = StopContainerOptionsBuilder::default().t(5).build();
         let _ = self.docker.stop_container(&self.id, Some(opts)).await;
     }
+
+    async fn kill(&mut self) {
+        let opts = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        let _ = self.docker.kill_container(&self.id, Some(opts)).await;
+    }
 }
 
 #[cfg(test)]

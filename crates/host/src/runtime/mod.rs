@@ -83,6 +83,8 @@ pub trait RunnerHandle: Send {
     async fn wait(&mut self) -> Exit;
     /// Asks the runner to stop, then forces it after a grace period.
     async fn stop(&mut self);
+    /// Ends it at once (a stuck turn: waiting for it to finish is what does not work).
+    async fn kill(&mut self);
 }
 
 /// A way to run runners.

@@ -270,6 +270,16 @@ impl RunnerHandle for ProcessHandle {
             let _ = self.child.kill().await;
         }
     }
+
+    async fn kill(&mut self) {
+        if let Some(pid) = self.runner_pid() {
+            // SAFETY: plain signal to our own child (under bwrap, the runner inside it).
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill().await;
+    }
 }
 
 /// SIGKILLs `nanoclaw-agent` and `bwrap` processes whose environment has a workspace under
