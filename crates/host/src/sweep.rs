@@ -52,7 +52,7 @@ pub fn stuck(
     now: chrono::DateTime<Utc>,
     no_progress_for: Duration,
     turn_started: Option<chrono::DateTime<Utc>>,
-    tool: Option<(Duration, chrono::DateTime<Utc>)>,
+    tool: Option<Tool>,
     b: TurnBounds,
 ) -> Option<String> {
     let started = turn_started?;
