@@ -78,13 +78,13 @@ pub fn stuck(
     })
 }
 
-/// The oldest message a runner is processing, and its running tool's declared timeout.
+/// A running tool's declared timeout and start.
+type Tool = (Duration, chrono::DateTime<Utc>);
+
+/// The oldest message a runner is processing, and its running tool.
 fn turn_state(
     paths: &nanoclaw_protocol::SessionPaths,
-) -> (
-    Option<chrono::DateTime<Utc>>,
-    Option<(Duration, chrono::DateTime<Utc>)>,
-) {
+) -> (Option<chrono::DateTime<Utc>>, Option<Tool>) {
     let Ok(c) = nanoclaw_protocol::schema::open_ro(&paths.outbound_db()) else {
         return (None, None);
     };
