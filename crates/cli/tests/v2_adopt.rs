@@ -189,29 +189,28 @@ fn a_v2_install_is_served_unchanged() {
     // The new messages went into the existing sessions, host rows even, runner rows odd.
     for (ag, id) in &sessions[..2] {
         let d = session_dir(&home, ag, id);
-        let i = Connection::open(d.join("inbound.db")).unwrap();
-        let seqs: Vec<i64> = i
-            .prepare("SELECT seq FROM messages_in WHERE content LIKE '%whoami%'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let seqs = |db: &str, like: &str| -> Vec<i64> {
+            let c = Connection::open(d.join(db)).unwrap();
+            let table = if db == "inbound.db" {
+                "messages_in"
+            } else {
+                "messages_out"
+            };
+            let mut st = c
+                .prepare(&format!("SELECT seq FROM {table} WHERE content LIKE ?1"))
+                .unwrap();
+            let v = st.query_map([like], |r| r.get(0)).unwrap();
+            v.collect::<Result<_, _>>().unwrap()
+        };
+        let host_rows = seqs("inbound.db", "%whoami%");
         assert!(
-            seqs.len() == 1 && seqs[0] > 2 && seqs[0] % 2 == 0,
-            "{id}: {seqs:?}"
+            host_rows.len() == 1 && host_rows[0] > 2 && host_rows[0] % 2 == 0,
+            "{id}: {host_rows:?}"
         );
-        let o = Connection::open(d.join("outbound.db")).unwrap();
-        let seqs: Vec<i64> = o
-            .prepare("SELECT seq FROM messages_out WHERE content LIKE '%whoami:%'")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let runner_rows = seqs("outbound.db", "%whoami:%");
         assert!(
-            seqs.len() == 1 && seqs[0] > 1 && seqs[0] % 2 == 1,
-            "{id}: {seqs:?}"
+            runner_rows.len() == 1 && runner_rows[0] > 1 && runner_rows[0] % 2 == 1,
+            "{id}: {runner_rows:?}"
         );
     }
     // The recurring task is still pending, with its first run and recurrence.

@@ -149,11 +149,9 @@ pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
     }
     if origin == Origin::OldRust {
         let tx = conn.transaction()?;
-        tx.execute_batch(include_str!("sql/v2/02-chat-sdk-state.sql"))
-            .and_then(|_| tx.execute_batch(include_str!("sql/rs_to_v2.sql")))
-            .map_err(|e| {
-                anyhow::anyhow!("carrying the DB into NanoClaw v2's shapes failed: {e}")
-            })?;
+        convert_old(&tx).map_err(|e| {
+            anyhow::anyhow!("carrying the DB into NanoClaw v2's shapes failed: {e}")
+        })?;
         // The conversion stands for v2's migrations and for ours that add to v2's tables.
         for name in V2_NAMES.iter().chain(&["v2_beside"]) {
             record(&tx, name)?;
@@ -183,6 +181,32 @@ pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
         tx.commit()?;
     }
     Ok(origin)
+}
+
+/// v2's migrations (and ours) that make what a DB of an earlier release of ours lacks or shaped
+/// otherwise.
+const OLD_LACKS: &[&str] = &[
+    "chat-sdk-state",
+    "dropped-messages",
+    "pending-sender-approvals",
+    "channel-registration",
+    "approval-render-metadata",
+    "container-configs",
+    "cli-scope",
+    "v2_beside",
+];
+
+/// Carries a DB of an earlier release of ours into v2's shapes: the tables shaped otherwise are
+/// set aside, v2's own migrations make them (and what was missing), the rows come over.
+fn convert_old(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(include_str!("sql/rs_to_v2_before.sql"))?;
+    for (_, up) in MIGRATIONS.iter().filter(|(n, _)| OLD_LACKS.contains(n)) {
+        match up {
+            Up::Sql(sql) => tx.execute_batch(sql)?,
+            Up::Code(f) => f(tx)?,
+        }
+    }
+    tx.execute_batch(include_str!("sql/rs_to_v2_after.sql"))
 }
 
 /// Notes a migration as applied; like v2, `version` is the next in applied order.
