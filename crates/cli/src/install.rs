@@ -73,7 +73,7 @@ fn report(
         .optional()?;
     let v2_names = names
         .iter()
-        .filter(|n| nanoclaw_host::db::migrations::V2_NAMES.contains(&n.as_str()))
+        .filter(|n| nanoclaw_host::db::migrations::v2_names().any(|v| v == n.as_str()))
         .count();
     out.push(("install", match (&adopted, has("initial-v2-schema"), has("delivery_intents_sticky_threads")) {
         (Some(when), _, _) => Verdict::Ok(format!("NanoClaw v2 install recognised ({v2_names} v2 migrations), adopted {when}: v2's tables kept as v2 has them, ours beside")),
