@@ -4,6 +4,7 @@
 pub mod docker;
 pub mod fake_model;
 pub mod fake_telegram;
+pub mod v2;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
