@@ -815,7 +815,8 @@ fn record_delivered(
 }
 
 /// The platform message id behind a seq (or row id) the agent refers to: an odd seq is one of
-/// its own sent messages (`delivered`), an even one a message it received (`platformMessageId`).
+/// its own sent messages (`delivered`), an even one a message it received (`platformMessageId`);
+/// a non-numeric string is NanoClaw v2's form (see below).
 fn platform_message_of(
     dir: &std::path::Path,
     reference: &serde_json::Value,
@@ -833,13 +834,80 @@ fn platform_message_of(
             )
             .optional()?
             .flatten(),
-        Some(seq) => c
-            .query_row("SELECT json_extract(content, '$.platformMessageId') FROM main.messages_in WHERE seq = ?1", [seq], |r| r.get(0))
-            .optional()?
-            .flatten(),
-        None => None,
+        Some(seq) => {
+            let id: Option<String> = c
+                .query_row(
+                    "SELECT id FROM main.messages_in WHERE seq = ?1",
+                    [seq],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match id {
+                Some(id) => received_platform_message(dir, &c, &id)?,
+                None => None,
+            }
+        }
+        // NanoClaw v2's runner resolved the seq itself before writing the row: `messageId` is
+        // then the platform id the host recorded for one of this session's sent rows, or the
+        // id of one of its inbound rows. Only an id this session's own records know is used.
+        None => match reference.as_str().filter(|s| !s.is_empty()) {
+            Some(id) => v2_platform_message(dir, &c, id)?,
+            None => None,
+        },
     };
     Ok(found)
+}
+
+/// NanoClaw v2's `messageId` of an edit or reaction: a platform id in this session's
+/// `delivered`, or an inbound row id.
+fn v2_platform_message(
+    dir: &std::path::Path,
+    c: &Connection,
+    id: &str,
+) -> anyhow::Result<Option<String>> {
+    let sent: Option<String> = c
+        .query_row(
+            "SELECT platform_message_id FROM main.delivered
+             WHERE platform_message_id = ?1 AND status = 'delivered' LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if sent.is_some() {
+        return Ok(sent);
+    }
+    received_platform_message(dir, c, id)
+}
+
+/// The platform message id of one of this session's inbound rows (by row id): our rows carry
+/// `platformMessageId`; NanoClaw v2's are named `<platform message id>:<agent group id>`.
+fn received_platform_message(
+    dir: &std::path::Path,
+    c: &Connection,
+    id: &str,
+) -> anyhow::Result<Option<String>> {
+    let received: Option<Option<String>> = c
+        .query_row(
+            "SELECT CASE WHEN json_valid(content)
+                 THEN CAST(json_extract(content, '$.platformMessageId') AS TEXT) END
+             FROM main.messages_in WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match received {
+        None => None,
+        Some(Some(p)) => Some(p),
+        Some(None) => {
+            let ag = dir
+                .parent()
+                .and_then(std::path::Path::file_name)
+                .and_then(std::ffi::OsStr::to_str);
+            ag.and_then(|ag| id.strip_suffix(&format!(":{ag}")))
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+        }
+    })
 }
 
 /// Rows refused at read time: each is audited, and the agent is told why with its next turn
