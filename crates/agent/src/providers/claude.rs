@@ -2,7 +2,7 @@
 //!
 //! `claude -p --input-format stream-json --output-format stream-json --verbose` reads user
 //! messages as JSON lines and prints `system`/`init`, `assistant` and `result` lines. Its
-//! session id is kept in session_state so the next turn passes `--resume` (a `/clear` drops
+//! session id is kept in session_state (`continuation:claude`, v2's key) so the next turn passes `--resume` (a `/clear` drops
 //! it). The NanoClaw tools come from `nanoclaw-agent mcp`, registered with `--mcp-config`.
 //! Permissions are bypassed: the sandbox (container, workspace mounts) is the boundary.
 //! Messages that arrive mid-turn wait for the next turn (the CLI takes one prompt per run here).
@@ -17,8 +17,36 @@ use crate::store::{self, Shared};
 use crate::tools::Toolbox;
 use crate::Config;
 
-/// session_state key of Claude Code's session id.
-pub const SESSION_KEY: &str = "claude_session_id";
+/// session_state key of Claude Code's session id: NanoClaw v2's `continuation:<provider>`, so
+/// a session moved in from v2 resumes its conversation, and v2's runner pointed back at the
+/// folder resumes ours.
+pub const SESSION_KEY: &str = "continuation:claude";
+
+/// Keys that held the id before: ours until we took v2's, and v2's own before it kept one
+/// continuation per provider (`sdk_session_id`, always Claude's in practice).
+pub const LEGACY_KEYS: &[&str] = &["claude_session_id", "sdk_session_id"];
+
+/// The conversation to resume. A legacy key is adopted into [`SESSION_KEY`] when that has no
+/// value of its own, and then dropped either way (as v2's `migrateLegacyContinuation` does), so
+/// no later turn reads a stale id.
+pub fn continuation(store: &Shared) -> anyhow::Result<Option<String>> {
+    let s = store::lock(store);
+    let mut current = s.state_get(SESSION_KEY)?;
+    for key in LEGACY_KEYS {
+        if let Some(old) = s.state_get(key)? {
+            if current.is_none() && !old.is_empty() {
+                s.state_set(SESSION_KEY, &old)?;
+                tracing::info!(
+                    from = key,
+                    "adopted the Claude conversation id under {SESSION_KEY}"
+                );
+                current = Some(old);
+            }
+            s.state_delete(key)?;
+        }
+    }
+    Ok(current.filter(|c| !c.is_empty()))
+}
 
 /// The Claude Code provider.
 pub struct Claude {
@@ -70,7 +98,7 @@ impl Claude {
     }
 
     async fn run(&mut self, prompt: String) -> anyhow::Result<String> {
-        let resume = store::lock(&self.store).state_get(SESSION_KEY)?;
+        let resume = continuation(&self.store)?;
         let mut child = tokio::process::Command::new(&self.cfg.claude_bin)
             .args(self.args(resume.as_deref()))
             .current_dir(&self.cfg.agent_dir)
