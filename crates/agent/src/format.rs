@@ -155,8 +155,10 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
             }
             Inbound::System(s) => {
                 // NanoClaw v2's answer to a question its runner asked before the switch:
-                // `{type:"question_response", questionId, selectedOption}`.
-                if s.extra.get("type").and_then(Value::as_str) == Some("question_response") {
+                // `{type:"question_response", questionId, selectedOption}` (the same type with
+                // `status`/`result` answers one of its requests: shown as below).
+                let v2_type = s.extra.get("type").and_then(Value::as_str);
+                if v2_type == Some("question_response") && s.extra.contains_key("selectedOption") {
                     let q = s.extra.get("questionId").and_then(Value::as_str);
                     let choice = match s.extra.get("selectedOption") {
                         Some(Value::String(v)) => v.clone(),
@@ -176,11 +178,15 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                     Value::String(r) => r.clone(),
                     other => other.to_string(),
                 };
+                let action = match (s.action.as_str(), v2_type) {
+                    ("", Some(t)) => t,
+                    (a, _) => a,
+                };
                 let _ = writeln!(
                     p.text,
                     "<system_response seq=\"{}\" action=\"{}\" status=\"{}\">{}</system_response>",
                     it.seq,
-                    escape(&s.action),
+                    escape(action),
                     escape(&s.status),
                     escape(&result)
                 );
@@ -236,6 +242,13 @@ mod tests {
                     serde_json::json!({"type": "question_response", "questionId": "q-1",
                     "selectedOption": "yes", "userId": "telegram:1"}),
                 ),
+                // v2's writeSystemResponse: the same type answering a request.
+                parse(
+                    8,
+                    "system",
+                    serde_json::json!({"type": "question_response", "questionId": "req-9",
+                    "status": "ok", "result": {"agentGroupId": "ag-2"}}),
+                ),
             ],
             Tz::UTC,
             Path::new("/ws"),
@@ -263,6 +276,11 @@ mod tests {
         assert!(p.text.contains(
             "action=\"question_response\" status=\"answered\"><answer question=\"q-1\">yes</answer>"
         ));
+        assert!(
+            p.text.contains("seq=\"8\" action=\"question_response\" status=\"ok\">{&quot;agentGroupId&quot;:&quot;ag-2&quot;}<"),
+            "{}",
+            p.text
+        );
     }
 
     #[test]

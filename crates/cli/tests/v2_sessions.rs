@@ -44,6 +44,21 @@ fn a_v2_session_continues_unchanged() {
         "wanted {wanted:?} in the transcript: {:?}",
         home.transcript()
     );
+    // The question v2's runner asked is answered by number; the agent gets its own id back.
+    let o = home.run(&["chat", "-m", "2", "--timeout", "30"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let answer: String = eventually(Duration::from_secs(10), || {
+        Connection::open(dir.join("inbound.db"))
+            .ok()?
+            .query_row(
+                "SELECT content FROM messages_in WHERE json_extract(content, '$.questionId') = ?1",
+                [&fx.question],
+                |r| r.get(0),
+            )
+            .ok()
+    })
+    .expect("the answer reaches the session with the agent's question id");
+    assert!(answer.contains("\"selectedOption\":\"black\""), "{answer}");
     // The conversation goes on in the same session.
     let o = home.run(&["chat", "-m", "after the move", "--timeout", "30"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -123,6 +138,25 @@ fn a_v2_session_continues_unchanged() {
             "task {id}"
         );
     }
+    // The recurring task v2's runner finished goes on: one next occurrence, same series.
+    let next: Vec<(String, String, Option<String>)> = {
+        let mut st = inb
+            .prepare(
+                "SELECT status, process_after, recurrence FROM messages_in
+                 WHERE series_id = ?1 AND id != ?1",
+            )
+            .unwrap();
+        st.query_map([&fx.rearm], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    // (A missed run may have been made up once since; then its own next one waits.)
+    let pending: Vec<_> = next.iter().filter(|n| n.0 == "pending").collect();
+    assert_eq!(pending.len(), 1, "{next:?}");
+    assert_eq!(pending[0].2.as_deref(), Some("0 7 * * *"));
+    assert!(pending[0].1.as_str() > "2026-11-30T07:00:00.000Z");
+    assert!(next.len() <= 2, "{next:?}");
     // v2's unsent rows were each delivered once; its schedule_task request became a task.
     for (id, _) in &fx.unsent {
         let st: Option<String> = inb
@@ -253,4 +287,66 @@ fn v2_rows_we_cannot_understand_are_audited_not_stalled() {
     assert_eq!(weird.as_deref(), Some("failed"), "the runner skipped it");
     let log = host.stop();
     assert!(log.contains("outbound row dropped"), "{log}");
+}
+
+/// v2's runner wrote edits and reactions with the platform's message id already resolved
+/// (`messageId: "102"` from `delivered`, or an inbound row id `<platform id>:<agent group>`):
+/// left unsent at switchover, they still reach the right Telegram messages.
+#[test]
+fn v2_edits_and_reactions_reach_the_right_telegram_messages() {
+    use nanoclaw_testkit::fake_telegram::FakeTelegram;
+    const TOKEN: &str = "123:v2-edits";
+    let fake = FakeTelegram::start(TOKEN);
+    let home = TestHome::new()
+        .env("TELEGRAM_BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", fake.url())
+        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let _host = home.start_host(&[]);
+    home.wire_telegram(555, false, "public", "mention", "shared");
+    fake.message(555, "private", 42, "hello", None);
+    let reply = fake.wait_replies(555, 1).remove(0);
+    let reply_mid = reply["_message_id"].as_i64().unwrap();
+    let dir = home.session_dirs().remove(0);
+    let ag = home.main_group();
+    // A message of the chat as v2's router recorded it (id namespaced by agent group, no
+    // platformMessageId in its content), written as the host would.
+    {
+        let inb = Connection::open(dir.join("inbound.db")).unwrap();
+        inb.busy_timeout(Duration::from_secs(5)).unwrap();
+        inb.execute(
+            "INSERT INTO messages_in (id, seq, kind, timestamp, status, platform_id, channel_type, content, series_id)
+             VALUES (?1, 1000, 'chat-sdk', '2026-11-30T08:00:00.000Z', 'completed', 'telegram:555', 'telegram',
+                     '{\"text\":\"old\",\"sender\":\"Ann\",\"senderId\":\"42\"}', ?1)",
+            [format!("77:{ag}")],
+        )
+        .unwrap();
+    }
+    let pmid = reply_mid.to_string();
+    let v2_id = format!("77:{ag}");
+    for (id, content) in [
+        (
+            "v2-edit",
+            serde_json::json!({"operation": "edit", "messageId": pmid, "text": "edited by v2"}),
+        ),
+        (
+            "v2-react",
+            serde_json::json!({"operation": "reaction", "messageId": v2_id, "emoji": "👍"}),
+        ),
+    ] {
+        nanoclaw_testkit::runner_insert(&dir, id, "telegram", "telegram:555", &content, &[]);
+    }
+    let edit = eventually(Duration::from_secs(10), || {
+        fake.calls("editMessageText").into_iter().next()
+    })
+    .expect("edit sent");
+    assert_eq!(edit["text"], "edited by v2");
+    assert_eq!(edit["message_id"], reply_mid);
+    let reaction = eventually(Duration::from_secs(10), || {
+        fake.calls("setMessageReaction").into_iter().next()
+    })
+    .expect("reaction sent");
+    assert_eq!(
+        reaction["message_id"], 77,
+        "v2's inbound row id names Telegram message 77"
+    );
 }

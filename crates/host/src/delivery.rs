@@ -816,12 +816,22 @@ fn record_delivered(
 
 /// The platform message id behind a seq (or row id) the agent refers to: an odd seq is one of
 /// its own sent messages (`delivered`), an even one a message it received (`platformMessageId`);
-/// a non-numeric string is NanoClaw v2's form (see below).
+/// a string is first NanoClaw v2's form (see below).
 fn platform_message_of(
     dir: &std::path::Path,
     reference: &serde_json::Value,
 ) -> anyhow::Result<Option<String>> {
     let c = schema::open_inbound_write(dir)?;
+    // NanoClaw v2's runner resolved the seq itself before writing the row: a string
+    // `messageId` is then the platform id the host recorded for one of this session's sent
+    // rows, or the id of one of its inbound rows (only ids this session's own records know are
+    // used). Our runner writes the seq as a number; a string that names no such record but is
+    // a number is still read as a seq.
+    if let Some(id) = reference.as_str().filter(|s| !s.is_empty()) {
+        if let Some(found) = v2_platform_message(dir, &c, id)? {
+            return Ok(Some(found));
+        }
+    }
     let seq = reference
         .as_i64()
         .or_else(|| reference.as_str().and_then(|s| s.parse().ok()));
@@ -847,13 +857,7 @@ fn platform_message_of(
                 None => None,
             }
         }
-        // NanoClaw v2's runner resolved the seq itself before writing the row: `messageId` is
-        // then the platform id the host recorded for one of this session's sent rows, or the
-        // id of one of its inbound rows. Only an id this session's own records know is used.
-        None => match reference.as_str().filter(|s| !s.is_empty()) {
-            Some(id) => v2_platform_message(dir, &c, id)?,
-            None => None,
-        },
+        None => None,
     };
     Ok(found)
 }

@@ -31,6 +31,10 @@ pub struct Fixture {
     pub tasks: Vec<(String, String, String, Option<String>)>,
     /// messages_out rows v2's host never delivered: (id, what the user must see).
     pub unsent: Vec<(String, String)>,
+    /// A recurring task v2's runner completed before v2's host re-armed it.
+    pub rearm: String,
+    /// The agent's id of the unsent v2 question.
+    pub question: String,
     /// The id of the unsent v2 `schedule_task` request.
     pub unsent_schedule: String,
     /// `continuation:claude` left by v2's runner.
@@ -72,6 +76,8 @@ pub fn write_session(dir: &Path, ag: &str, channel_type: &str, platform_id: &str
         tasks: vec![],
         unsent: vec![],
         unsent_schedule: String::new(),
+        question: String::new(),
+        rearm: String::new(),
         continuation: "v2-claude-conversation-7f3a".into(),
     };
     // Host rows: v2's writeSessionMessage (every column), even seqs from 2.
@@ -249,6 +255,21 @@ pub fn write_session(dir: &Path, ag: &str, channel_type: &str, platform_id: &str
         "2097-01-01T00:00:00.000Z".into(),
         Some("0 18 * * 5".into()),
     ));
+    // A recurring task whose run v2's runner finished, before v2's host cloned its next
+    // occurrence (its sweep hook): the series must go on exactly once.
+    add_in(
+        &mut fx,
+        "task-1706-rec",
+        "task",
+        "2026-11-30 06:00:00",
+        "pending",
+        Some("2026-11-30T07:00:00.000Z"),
+        Some("0 7 * * *"),
+        None,
+        json!({"prompt": "stretch", "script": null}),
+    );
+    ack("task-1706-rec", "completed");
+    fx.rearm = "task-1706-rec".into();
     out.execute(
         "INSERT INTO session_state (key, value, updated_at) VALUES ('continuation:claude', ?1, ?2)",
         params![fx.continuation, "2026-11-30T10:02:00.000Z"],
@@ -275,6 +296,18 @@ pub fn write_session(dir: &Path, ag: &str, channel_type: &str, platform_id: &str
     );
     fx.unsent
         .push(("card-1711-stu".into(), "Tea stock: green 2 boxes".into()));
+    // v2's ask_user_question card (its runner was waiting for the answer when it stopped).
+    add_out(
+        &mut fx,
+        "q-1713-yz",
+        "chat-sdk",
+        None,
+        json!({"type": "ask_question", "questionId": "q-1713-yz", "title": "Tea time",
+               "question": "Green or black?", "options": ["Green", {"label": "Black", "value": "black"}]}),
+    );
+    fx.unsent
+        .push(("q-1713-yz".into(), "Green or black?".into()));
+    fx.question = "q-1713-yz".into();
     fx.unsent_schedule = "task-1712-vwx".into();
     add_out(
         &mut fx,
