@@ -67,6 +67,39 @@ async fn claude_resumes_v2s_continuation_and_adopts_legacy_keys() {
     );
     assert_eq!(state(&ws, "claude_session_id"), None);
 
+    // A v2 conversation Claude Code cannot find here (its transcript is not in the Claude state
+    // this runner sees): the turn runs fresh, once, and the new id replaces it.
+    ws.outbound()
+        .execute(
+            "UPDATE session_state SET value = 'missing-v2-conv' WHERE key = 'continuation:claude'",
+            [],
+        )
+        .unwrap();
+    ws.inbound()
+        .execute(
+            "UPDATE messages_in SET status = 'completed' WHERE id = ?1",
+            [&fx.pending_chats[0].0],
+        )
+        .unwrap();
+    assert!(r.poll_once().await.unwrap());
+    assert_eq!(
+        resumed(&log)[1..],
+        [Some("missing-v2-conv".to_string()), None],
+        "tried, then fresh"
+    );
+    assert!(
+        ws.last_text().contains("resumed=false"),
+        "{}",
+        ws.last_text()
+    );
+    assert!(state(&ws, "continuation:claude")
+        .unwrap()
+        .starts_with("fake-session-"));
+    assert_eq!(
+        ws.ack_status(&fx.pending_chats[1].0).as_deref(),
+        Some("completed")
+    );
+
     // Our old key (a folder an earlier version of ours ran) is adopted and dropped.
     let ws2 = Ws::new();
     let log2 = ws2.path().join("argv.jsonl");

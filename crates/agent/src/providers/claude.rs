@@ -48,6 +48,18 @@ pub fn continuation(store: &Shared) -> anyhow::Result<Option<String>> {
     Ok(current.filter(|c| !c.is_empty()))
 }
 
+/// Claude Code did not find the conversation it was asked to resume.
+#[derive(Debug)]
+struct NotFound;
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Claude Code found no conversation to resume")
+    }
+}
+
+impl std::error::Error for NotFound {}
+
 /// The Claude Code provider.
 pub struct Claude {
     cfg: Config,
@@ -97,14 +109,31 @@ impl Claude {
         a
     }
 
+    /// One turn. A conversation Claude Code cannot find (a v2 conversation whose transcript is
+    /// not in the Claude state this runner sees) is dropped and the turn run again fresh, once:
+    /// otherwise every later turn would fail the same way.
     async fn run(&mut self, prompt: String) -> anyhow::Result<String> {
         let resume = continuation(&self.store)?;
+        match self.run_once(&prompt, resume.as_deref()).await {
+            Err(e) if resume.is_some() && e.downcast_ref::<NotFound>().is_some() => {
+                tracing::warn!(
+                    conversation = resume.as_deref().unwrap_or_default(),
+                    "Claude Code cannot resume this conversation (not in its state here); starting a new one"
+                );
+                store::lock(&self.store).state_delete(SESSION_KEY)?;
+                self.run_once(&prompt, None).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(&mut self, prompt: &str, resume: Option<&str>) -> anyhow::Result<String> {
         let mut child = tokio::process::Command::new(&self.cfg.claude_bin)
-            .args(self.args(resume.as_deref()))
+            .args(self.args(resume))
             .current_dir(&self.cfg.agent_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
@@ -117,6 +146,17 @@ impl Claude {
         let line = json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": prompt}]}});
         stdin.write_all(format!("{line}\n").as_bytes()).await?;
         drop(stdin); // one prompt per run: EOF lets the CLI finish after its answer
+                     // stderr still reaches the runner's log, line by line; "No conversation found" (the
+                     // CLI's answer to a `--resume` it cannot find) is noted.
+        let mut errs = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let stderr = tokio::spawn(async move {
+            let mut not_found = false;
+            while let Ok(Some(l)) = errs.next_line().await {
+                not_found |= l.contains("No conversation found");
+                eprintln!("{l}");
+            }
+            not_found
+        });
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let mut result: Option<anyhow::Result<String>> = None;
         while let Some(l) = lines.next_line().await? {
@@ -125,7 +165,7 @@ impl Claude {
                 continue;
             };
             if let Some(sid) = v["session_id"].as_str().filter(|s| !s.is_empty()) {
-                if resume.as_deref() != Some(sid) {
+                if resume != Some(sid) {
                     store::lock(&self.store).state_set(SESSION_KEY, sid)?;
                 }
             }
@@ -156,8 +196,10 @@ impl Claude {
             }
         }
         let status = child.wait().await?;
+        let not_found = stderr.await.unwrap_or(false);
         match result {
             Some(r) => r,
+            None if not_found && resume.is_some() => Err(NotFound.into()),
             None => anyhow::bail!("Claude Code exited ({status}) without a result"),
         }
     }
