@@ -176,6 +176,12 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                 }
                 let result = match &s.result {
                     Value::String(r) => r.clone(),
+                    // Other typed v2 rows (`cli_response {requestId, frame}`): their fields.
+                    Value::Null if v2_type.is_some() => {
+                        let mut rest = s.extra.clone();
+                        rest.remove("type");
+                        Value::Object(rest).to_string()
+                    }
                     other => other.to_string(),
                 };
                 let action = match (s.action.as_str(), v2_type) {
@@ -249,6 +255,12 @@ mod tests {
                     serde_json::json!({"type": "question_response", "questionId": "req-9",
                     "status": "ok", "result": {"agentGroupId": "ag-2"}}),
                 ),
+                parse(
+                    10,
+                    "system",
+                    serde_json::json!({"type": "cli_response", "requestId": "r-1",
+                    "frame": {"ok": true, "data": "3 groups"}}),
+                ),
             ],
             Tz::UTC,
             Path::new("/ws"),
@@ -281,6 +293,8 @@ mod tests {
             "{}",
             p.text
         );
+        assert!(p.text.contains("seq=\"10\" action=\"cli_response\""));
+        assert!(p.text.contains("3 groups"), "{}", p.text);
     }
 
     #[test]
