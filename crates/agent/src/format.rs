@@ -144,13 +144,18 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                 p.text.push_str("</scheduled_task>\n");
             }
             Inbound::Webhook(w) => {
+                // Without a `payload`, the event's own fields are the payload (as v2 shows it).
+                let payload = match &w.payload {
+                    Value::Null => Value::Object(w.extra.clone()),
+                    p => p.clone(),
+                };
                 let _ = writeln!(
                     p.text,
                     "<webhook seq=\"{}\" source=\"{}\" event=\"{}\" time=\"{time}\">{}</webhook>",
                     it.seq,
                     escape(&w.source),
                     escape(&w.event),
-                    escape(&w.payload.to_string())
+                    escape(&payload.to_string())
                 );
             }
             Inbound::System(s) => {
@@ -256,6 +261,11 @@ mod tests {
                     "status": "ok", "result": {"agentGroupId": "ag-2"}}),
                 ),
                 parse(
+                    12,
+                    "webhook",
+                    serde_json::json!({"source": "github", "event": "push", "ref": "main"}),
+                ),
+                parse(
                     10,
                     "system",
                     serde_json::json!({"type": "cli_response", "requestId": "r-1",
@@ -295,6 +305,12 @@ mod tests {
         );
         assert!(p.text.contains("seq=\"10\" action=\"cli_response\""));
         assert!(p.text.contains("3 groups"), "{}", p.text);
+        assert!(p.text.contains("event=\"push\""));
+        assert!(
+            p.text.contains("{&quot;ref&quot;:&quot;main&quot;}"),
+            "{}",
+            p.text
+        );
     }
 
     #[test]
