@@ -16,7 +16,21 @@ fn said(home: &TestHome, text: &str) -> bool {
 
 #[test]
 fn a_v2_session_continues_unchanged() {
-    let home = TestHome::new();
+    continues_unchanged(TestHome::new());
+}
+
+/// The same in a container: v2's files reach the runner through the mounts (inbound.db
+/// read-only) and the hand-over to the container's user.
+#[test]
+fn a_v2_session_continues_unchanged_in_docker() {
+    if !nanoclaw_testkit::docker::engine() {
+        return;
+    }
+    nanoclaw_testkit::docker::slim_image();
+    continues_unchanged(TestHome::new().env("NANOCLAW_RUNTIME", "docker"));
+}
+
+fn continues_unchanged(home: TestHome) {
     // Our host makes the terminal's session (the central DB is not this test's subject)...
     let host = home.start_host(&[]);
     let o = home.run(&["chat", "-m", "hi", "--timeout", "30"]);
