@@ -95,16 +95,16 @@ const OUTBOUND: &[(&str, Columns)] = &[
     ("session_state", SESSION_STATE),
     ("container_state", CONTAINER_STATE),
 ];
-/// Indexes, then one fix-up of NanoClaw v2's rows: its retry backoff wrote `process_after` in
-/// SQLite's `YYYY-MM-DD HH:MM:SS` (UTC), which does not compare as text with our ISO times
-/// (`' '` sorts before `'T'`); waiting rows get the same instant in our format (v2 reads both).
 const INBOUND_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_messages_in_series ON messages_in(series_id);
-CREATE INDEX IF NOT EXISTS idx_messages_in_status ON messages_in(status, process_after);
-UPDATE messages_in SET process_after = strftime('%Y-%m-%dT%H:%M:%fZ', process_after)
+CREATE INDEX IF NOT EXISTS idx_messages_in_status ON messages_in(status, process_after);";
+/// Waiting rows whose `process_after` NanoClaw v2's retry backoff wrote in SQLite's
+/// `YYYY-MM-DD HH:MM:SS` (UTC): that does not compare as text with our ISO times (`' '` sorts
+/// before `'T'`), so they get the same instant in our format (v2 reads both).
+const V2_TIMES: &str = "FROM messages_in
  WHERE status IN ('pending', 'paused')
    AND process_after GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'
-   AND strftime('%Y-%m-%dT%H:%M:%fZ', process_after) IS NOT NULL;";
+   AND strftime('%Y-%m-%dT%H:%M:%fZ', process_after) IS NOT NULL";
 const OUTBOUND_INDEXES: &str = "";
 
 /// How long a connection waits on the other side's lock before giving up.
@@ -251,7 +251,23 @@ pub fn open_inbound_rw(path: &Path) -> Result<Connection> {
 
 /// Creates or upgrades the inbound schema on an open connection.
 pub fn ensure_inbound(conn: &Connection) -> Result<()> {
-    ensure_tables(conn, INBOUND, INBOUND_INDEXES)
+    ensure_tables(conn, INBOUND, INBOUND_INDEXES)?;
+    // A read first: the write (its own statement, waiting on locks like any) happens only for
+    // a folder v2 left such rows in, not at every provisioning.
+    let v2_times: bool =
+        conn.query_row(&format!("SELECT EXISTS(SELECT 1 {V2_TIMES})"), [], |r| {
+            r.get(0)
+        })?;
+    if v2_times {
+        conn.execute(
+            &format!(
+                "UPDATE messages_in SET process_after = strftime('%Y-%m-%dT%H:%M:%fZ', process_after)
+                 WHERE rowid IN (SELECT rowid {V2_TIMES})"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 /// Opens `outbound.db` for writing (the runner's side), creating or upgrading it.
