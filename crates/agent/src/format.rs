@@ -89,13 +89,28 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                         escape(&choice)
                     );
                 }
+                // A reply quotes its original (NanoClaw v2's `replyTo {id, sender, text}`).
+                if let Some(r) = c.extra.get("replyTo") {
+                    let field = |k| r.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+                    if let (Some(from), Some(text)) = (field("sender"), field("text")) {
+                        let _ = writeln!(
+                            p.text,
+                            "<quoted_message from=\"{}\">{}</quoted_message>",
+                            escape(from),
+                            escape(text)
+                        );
+                    }
+                }
                 p.text.push_str(&escape(&c.text));
                 for a in &c.attachments {
-                    let path = a.get("path").and_then(Value::as_str).unwrap_or_default();
-                    let name = a.get("name").and_then(Value::as_str).unwrap_or(path);
-                    let mime = a
-                        .get("mimeType")
-                        .and_then(Value::as_str)
+                    let field = |k| a.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+                    // Ours: `path`; NanoClaw v2: `localPath` (`inbox/<id>/<file>`), `filename`.
+                    let path = field("path")
+                        .or_else(|| field("localPath"))
+                        .unwrap_or_default();
+                    let name = field("name").or_else(|| field("filename")).unwrap_or(path);
+                    let mime = field("mimeType")
+                        .or_else(|| field("mime_type"))
                         .unwrap_or("application/octet-stream");
                     let _ = write!(
                         p.text,
@@ -117,31 +132,72 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                     it.seq,
                     escape(&t.prompt)
                 );
-                if let Some(out) = t.extra.get("scriptOutput").and_then(Value::as_str) {
-                    let _ = write!(p.text, "\n<script_output>{}</script_output>", escape(out));
+                // A string from our pre-script; NanoClaw v2 stored the script's JSON as is.
+                let out = match t.extra.get("scriptOutput") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(v) => Some(v.to_string()),
+                };
+                if let Some(out) = out {
+                    let _ = write!(p.text, "\n<script_output>{}</script_output>", escape(&out));
                 }
                 p.text.push_str("</scheduled_task>\n");
             }
             Inbound::Webhook(w) => {
+                // Without a `payload`, the event's own fields are the payload (as v2 shows it).
+                let payload = match &w.payload {
+                    Value::Null => Value::Object(w.extra.clone()),
+                    p => p.clone(),
+                };
                 let _ = writeln!(
                     p.text,
                     "<webhook seq=\"{}\" source=\"{}\" event=\"{}\" time=\"{time}\">{}</webhook>",
                     it.seq,
                     escape(&w.source),
                     escape(&w.event),
-                    escape(&w.payload.to_string())
+                    escape(&payload.to_string())
                 );
             }
             Inbound::System(s) => {
+                // NanoClaw v2's answer to a question its runner asked before the switch:
+                // `{type:"question_response", questionId, selectedOption}` (the same type with
+                // `status`/`result` answers one of its requests: shown as below).
+                let v2_type = s.extra.get("type").and_then(Value::as_str);
+                if v2_type == Some("question_response") && s.extra.contains_key("selectedOption") {
+                    let q = s.extra.get("questionId").and_then(Value::as_str);
+                    let choice = match s.extra.get("selectedOption") {
+                        Some(Value::String(v)) => v.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(v) => v.to_string(),
+                    };
+                    let _ = writeln!(
+                        p.text,
+                        "<system_response seq=\"{}\" action=\"question_response\" status=\"answered\"><answer question=\"{}\">{}</answer></system_response>",
+                        it.seq,
+                        escape(q.unwrap_or_default()),
+                        escape(&choice)
+                    );
+                    continue;
+                }
                 let result = match &s.result {
                     Value::String(r) => r.clone(),
+                    // Other typed v2 rows (`cli_response {requestId, frame}`): their fields.
+                    Value::Null if v2_type.is_some() => {
+                        let mut rest = s.extra.clone();
+                        rest.remove("type");
+                        Value::Object(rest).to_string()
+                    }
                     other => other.to_string(),
+                };
+                let action = match (s.action.as_str(), v2_type) {
+                    ("", Some(t)) => t,
+                    (a, _) => a,
                 };
                 let _ = writeln!(
                     p.text,
                     "<system_response seq=\"{}\" action=\"{}\" status=\"{}\">{}</system_response>",
                     it.seq,
-                    escape(&s.action),
+                    escape(action),
                     escape(&s.status),
                     escape(&result)
                 );
@@ -165,6 +221,96 @@ mod tests {
             content,
             trigger: true,
         }
+    }
+
+    /// Rows NanoClaw v2.0.64 left pending at switchover, parsed by their kind as the poll
+    /// loop does.
+    #[test]
+    fn nanoclaw_v2_rows_are_formatted() {
+        let parse = |seq, kind: &str, content: serde_json::Value| {
+            item(seq, Inbound::parse(kind, &content.to_string()).unwrap())
+        };
+        let p = batch(
+            &[
+                parse(
+                    2,
+                    "chat-sdk",
+                    serde_json::json!({"text": "look at this", "author": {"userId": "U1", "fullName": "Ann B"},
+                    "senderId": "U1", "sender": "Ann B",
+                    "replyTo": {"id": "99", "sender": "Bot", "text": "earlier <words>"},
+                    "attachments": [{"type": "image", "name": "cat.jpg", "mimeType": "image/jpeg",
+                        "localPath": "inbox/103:ag/cat.jpg", "size": 10}]}),
+                ),
+                parse(
+                    4,
+                    "task",
+                    serde_json::json!({"prompt": "check the feed", "script": null,
+                    "scriptOutput": {"wakeAgent": true, "data": {"new": 3}}}),
+                ),
+                parse(
+                    6,
+                    "system",
+                    serde_json::json!({"type": "question_response", "questionId": "q-1",
+                    "selectedOption": "yes", "userId": "telegram:1"}),
+                ),
+                // v2's writeSystemResponse: the same type answering a request.
+                parse(
+                    8,
+                    "system",
+                    serde_json::json!({"type": "question_response", "questionId": "req-9",
+                    "status": "ok", "result": {"agentGroupId": "ag-2"}}),
+                ),
+                parse(
+                    12,
+                    "webhook",
+                    serde_json::json!({"source": "github", "event": "push", "ref": "main"}),
+                ),
+                parse(
+                    10,
+                    "system",
+                    serde_json::json!({"type": "cli_response", "requestId": "r-1",
+                    "frame": {"ok": true, "data": "3 groups"}}),
+                ),
+            ],
+            Tz::UTC,
+            Path::new("/ws"),
+        );
+        assert!(p.text.contains("sender=\"Ann B\""), "{}", p.text);
+        assert!(p
+            .text
+            .contains("<quoted_message from=\"Bot\">earlier &lt;words&gt;</quoted_message>"));
+        assert!(p.text.contains(
+            "<attachment name=\"cat.jpg\" path=\"inbox/103:ag/cat.jpg\" type=\"image/jpeg\"/>"
+        ));
+        assert_eq!(
+            p.media,
+            vec![(
+                PathBuf::from("/ws/inbox/103:ag/cat.jpg"),
+                "image/jpeg".into()
+            )]
+        );
+        assert!(
+            p.text.contains("check the feed\n<script_output>{"),
+            "{}",
+            p.text
+        );
+        assert!(p.text.contains("&quot;new&quot;:3"));
+        assert!(p.text.contains(
+            "action=\"question_response\" status=\"answered\"><answer question=\"q-1\">yes</answer>"
+        ));
+        assert!(
+            p.text.contains("seq=\"8\" action=\"question_response\" status=\"ok\">{&quot;agentGroupId&quot;:&quot;ag-2&quot;}<"),
+            "{}",
+            p.text
+        );
+        assert!(p.text.contains("seq=\"10\" action=\"cli_response\""));
+        assert!(p.text.contains("3 groups"), "{}", p.text);
+        assert!(p.text.contains("event=\"push\""));
+        assert!(
+            p.text.contains("{&quot;ref&quot;:&quot;main&quot;}"),
+            "{}",
+            p.text
+        );
     }
 
     #[test]

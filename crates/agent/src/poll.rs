@@ -33,18 +33,32 @@ fn due_rows(
         if r.on_wake && !first {
             continue;
         }
-        if let Some(t) = r
+        // NanoClaw v2 also wrote SQLite's `YYYY-MM-DD HH:MM:SS` here (its retry backoff): times
+        // are compared as instants, not as text of two formats.
+        let after = r
             .process_after
-            .as_ref()
-            .filter(|t| t.as_str() > now.as_str())
-        {
+            .as_deref()
+            .map(|t| time::parse(t).map_or_else(|| t.to_string(), time::fmt));
+        if let Some(t) = after.as_ref().filter(|t| t.as_str() > now.as_str()) {
             if next_due.as_ref().is_none_or(|d| t < d) {
                 *next_due = Some(t.clone());
             }
             continue;
         }
         match Inbound::parse(&r.kind, &r.content) {
-            Ok(c) => good.push((r, c)),
+            Ok(mut c) => {
+                // v2's Chat SDK rows carry the platform's raw user id; ours (and the admin
+                // list) are `<channel_type>:<id>`.
+                if let (Inbound::Chat(chat), Some(ct)) = (&mut c, &r.route.channel_type) {
+                    if r.kind == "chat-sdk"
+                        && !chat.sender_id.is_empty()
+                        && !chat.sender_id.contains(':')
+                    {
+                        chat.sender_id = format!("{ct}:{}", chat.sender_id);
+                    }
+                }
+                good.push((r, c))
+            }
             Err(e) => {
                 tracing::warn!(id = %r.id, kind = %r.kind, error = %e, "inbound row skipped");
                 bad.push(r.id);

@@ -250,6 +250,13 @@ impl Store {
             .optional()?)
     }
 
+    /// Removes a session_state value.
+    pub fn state_delete(&self, key: &str) -> anyhow::Result<()> {
+        self.out
+            .execute("DELETE FROM session_state WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// Sets a session_state value.
     pub fn state_set(&self, key: &str, value: &str) -> anyhow::Result<()> {
         self.out.execute(

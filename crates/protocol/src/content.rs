@@ -113,14 +113,72 @@ fn parse_json<T: serde::de::DeserializeOwned>(kind: &str, content: &str) -> Resu
     serde_json::from_str(content).map_err(|e| Error::Content(format!("{kind} content: {e}")))
 }
 
+/// Parses content into `T` after dropping top-level `null`s of `fields` (NanoClaw v2 writes
+/// `"script": null`, and a JavaScript writer may leave any field null): a null where we keep a
+/// plain value means "not given", not a malformed row.
+fn parse_lenient<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    content: &str,
+    fields: &[&str],
+) -> Result<T> {
+    let mut m: Map<String, Value> = parse_json(kind, content)?;
+    for f in fields {
+        if m.get(*f).is_some_and(Value::is_null) {
+            m.remove(*f);
+        }
+    }
+    serde_json::from_value(Value::Object(m))
+        .map_err(|e| Error::Content(format!("{kind} content: {e}")))
+}
+
+/// A chat row's content, NanoClaw v2's shapes included: `chat-sdk` rows (v2's Chat SDK
+/// bridge) carry a nested `author {userId, fullName, userName}`, which fills `sender` /
+/// `senderId` when the flat fields are missing. (A raw `author.userId` is namespaced with the
+/// row's channel by the reader that knows it.)
+fn parse_chat(kind: &str, content: &str) -> Result<Chat> {
+    let mut c: Chat = parse_lenient(
+        kind,
+        content,
+        &["sender", "senderId", "text", "attachments", "isFromMe"],
+    )?;
+    let author = c.extra.get("author").cloned().unwrap_or(Value::Null);
+    let field = |k: &str| {
+        author
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if c.sender.trim().is_empty() {
+        if let Some(n) = field("fullName").or_else(|| field("userName")) {
+            c.sender = n;
+        } else if let Some(n) = c.extra.get("senderName").and_then(Value::as_str) {
+            c.sender = n.to_string();
+        }
+    }
+    if c.sender_id.is_empty() {
+        if let Some(id) = field("userId") {
+            c.sender_id = id;
+        }
+    }
+    Ok(c)
+}
+
 impl Inbound {
     /// Parses a row's content by its kind; unknown kinds and malformed JSON are errors to log and skip.
+    /// NanoClaw v2's kinds are understood too: `chat-sdk` is a chat message, and a `system` row
+    /// may be v2's `{type:"question_response", questionId, selectedOption}`.
     pub fn parse(kind: &str, content: &str) -> Result<Self> {
         Ok(match kind {
-            "chat" => Self::Chat(parse_json(kind, content)?),
-            "task" => Self::Task(parse_json(kind, content)?),
-            "webhook" => Self::Webhook(parse_json(kind, content)?),
-            "system" => Self::System(parse_json(kind, content)?),
+            "chat" | "chat-sdk" => Self::Chat(parse_chat(kind, content)?),
+            "task" => Self::Task(parse_lenient(kind, content, &["prompt"])?),
+            "webhook" => Self::Webhook(parse_lenient(kind, content, &["source", "event"])?),
+            "system" => Self::System(parse_lenient(
+                kind,
+                content,
+                &["action", "status", "result"],
+            )?),
             other => return Err(Error::Content(format!("unknown inbound kind {other:?}"))),
         })
     }
@@ -210,15 +268,30 @@ impl Outbound {
     pub fn parse(kind: &str, content: &str) -> Result<Self> {
         let m: Map<String, Value> = parse_json(kind, content)?;
         if kind == "system" {
+            // Ours: `{action, payload}`. NanoClaw v2's runner puts the arguments beside the
+            // action (`{action:"schedule_task", taskId, prompt, processAfter, …}`).
+            let payload = match m.get("payload") {
+                Some(p) => p.clone(),
+                None => {
+                    let mut args = m.clone();
+                    args.remove("action");
+                    Value::Object(args)
+                }
+            };
             return Ok(Self::System {
                 action: str_field(&m, "action"),
-                payload: m.get("payload").cloned().unwrap_or(Value::Null),
+                payload,
             });
         }
-        if kind != "chat" && kind != "message" {
+        if kind != "chat" && kind != "message" && kind != "chat-sdk" {
             return Err(Error::Content(format!("unknown outbound kind {kind:?}")));
         }
-        let op = m.get("operation").and_then(Value::as_str);
+        // NanoClaw v2's `chat-sdk` rows name their shape with `type` (`ask_question`, `card`).
+        let op = m.get("operation").and_then(Value::as_str).or_else(|| {
+            m.get("type")
+                .and_then(Value::as_str)
+                .filter(|t| *t == "ask_question")
+        });
         Ok(match op {
             Some("edit") => Self::Edit {
                 message_id: m.get("messageId").cloned().unwrap_or(Value::Null),
@@ -463,6 +536,96 @@ mod tests {
         assert!(matches!(
             Outbound::parse("system", r#"{"action":"x","payload":{}}"#).unwrap(),
             Outbound::System { .. }
+        ));
+    }
+
+    /// Rows as NanoClaw v2.0.64 writes them (router, Chat SDK bridge, scheduling, interactive
+    /// module; the runner's MCP tools), left in flight at switchover.
+    #[test]
+    fn nanoclaw_v2_shapes_in_flight() {
+        // v2's Chat SDK bridge: kind chat-sdk, nested author, projected sender fields.
+        let sdk = r#"{"id":"m1","text":"hello from slack","author":{"userId":"U42","fullName":"Ann B","userName":"ann","isBot":false},
+            "metadata":{"dateSent":"2026-01-01T00:00:00.000Z"},"attachments":[],"senderId":"U42","sender":"Ann B","senderName":"Ann B"}"#;
+        let Inbound::Chat(c) = Inbound::parse("chat-sdk", sdk).unwrap() else {
+            panic!()
+        };
+        assert_eq!((c.sender.as_str(), c.sender_id.as_str()), ("Ann B", "U42"));
+        assert_eq!(c.text, "hello from slack");
+        // An older bridge row: only the nested author.
+        let Inbound::Chat(c) = Inbound::parse(
+            "chat-sdk",
+            r#"{"text":"x","author":{"userId":"U1","userName":"bo"}}"#,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((c.sender.as_str(), c.sender_id.as_str()), ("bo", "U1"));
+        // A task with v2's `"script": null`, and nulls where we keep plain values.
+        let Inbound::Task(t) =
+            Inbound::parse("task", r#"{"prompt":"water the plants","script":null}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((t.prompt.as_str(), t.script), ("water the plants", None));
+        assert!(
+            Inbound::parse("chat", r#"{"text":null,"sender":null,"attachments":null}"#).is_ok()
+        );
+        // v2's interactive module answers a question with a system row.
+        let Inbound::System(s) = Inbound::parse(
+            "system",
+            r#"{"type":"question_response","questionId":"q-1","selectedOption":"yes","userId":"telegram:1"}"#,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.extra["type"], "question_response");
+
+        // Outbound: v2's runner rows.
+        let Outbound::System { action, payload } = Outbound::parse(
+            "system",
+            r#"{"action":"schedule_task","taskId":"task-1","prompt":"p","script":null,"processAfter":"2026-01-01T09:00:00.000Z","recurrence":null}"#,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(action, "schedule_task");
+        assert_eq!(payload["taskId"], "task-1");
+        assert_eq!(payload["processAfter"], "2026-01-01T09:00:00.000Z");
+        assert!(payload.get("action").is_none());
+        let Outbound::AskQuestion {
+            question_id,
+            options,
+            ..
+        } = Outbound::parse(
+            "chat-sdk",
+            r#"{"type":"ask_question","questionId":"q-7","title":"Lunch","question":"Tea?","options":["Yes",{"label":"No","value":"no"}]}"#,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((question_id.as_str(), options.len()), ("q-7", 2));
+        assert!(matches!(
+            Outbound::parse(
+                "chat-sdk",
+                r#"{"type":"card","card":{"title":"Daily"},"fallbackText":"Daily"}"#
+            )
+            .unwrap(),
+            Outbound::Card { .. }
+        ));
+        assert!(matches!(
+            Outbound::parse(
+                "chat",
+                r#"{"operation":"edit","messageId":"6037840640:42","text":"b"}"#
+            )
+            .unwrap(),
+            Outbound::Edit {
+                message_id: Value::String(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            Outbound::parse("chat", r#"{"text":"report","files":["r.pdf"]}"#).unwrap(),
+            Outbound::Message { ref files, .. } if files == &["r.pdf"]
         ));
     }
 

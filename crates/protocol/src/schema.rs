@@ -98,6 +98,13 @@ const OUTBOUND: &[(&str, Columns)] = &[
 const INBOUND_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS idx_messages_in_series ON messages_in(series_id);
 CREATE INDEX IF NOT EXISTS idx_messages_in_status ON messages_in(status, process_after);";
+/// Waiting rows whose `process_after` NanoClaw v2's retry backoff wrote in SQLite's
+/// `YYYY-MM-DD HH:MM:SS` (UTC): that does not compare as text with our ISO times (`' '` sorts
+/// before `'T'`), so they get the same instant in our format (v2 reads both).
+const V2_TIMES: &str = "FROM messages_in
+ WHERE status IN ('pending', 'paused')
+   AND process_after GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'
+   AND strftime('%Y-%m-%dT%H:%M:%fZ', process_after) IS NOT NULL";
 const OUTBOUND_INDEXES: &str = "";
 
 /// How long a connection waits on the other side's lock before giving up.
@@ -244,7 +251,23 @@ pub fn open_inbound_rw(path: &Path) -> Result<Connection> {
 
 /// Creates or upgrades the inbound schema on an open connection.
 pub fn ensure_inbound(conn: &Connection) -> Result<()> {
-    ensure_tables(conn, INBOUND, INBOUND_INDEXES)
+    ensure_tables(conn, INBOUND, INBOUND_INDEXES)?;
+    // A read first: the write (its own statement, waiting on locks like any) happens only for
+    // a folder v2 left such rows in, not at every provisioning.
+    let v2_times: bool =
+        conn.query_row(&format!("SELECT EXISTS(SELECT 1 {V2_TIMES})"), [], |r| {
+            r.get(0)
+        })?;
+    if v2_times {
+        conn.execute(
+            &format!(
+                "UPDATE messages_in SET process_after = strftime('%Y-%m-%dT%H:%M:%fZ', process_after)
+                 WHERE rowid IN (SELECT rowid {V2_TIMES})"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 /// Opens `outbound.db` for writing (the runner's side), creating or upgrading it.
@@ -400,6 +423,134 @@ mod tests {
                 []
             )
             .is_err());
+    }
+
+    /// A session DB made by NanoClaw v2.0.64 (its DDL: no defaults on `kind`, `timestamp`,
+    /// `content`; only the series index) opens under us without a column renamed, dropped or
+    /// re-typed, takes our writes, and keeps working for v2 (same columns, rows readable).
+    #[test]
+    fn a_v2_made_session_db_opens_and_works_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inb, outb) = (
+            dir.path().join("inbound.db"),
+            dir.path().join("outbound.db"),
+        );
+        // testkit's copy of v2's DDL (one copy of those facts for every test).
+        let ddl = |name: &str| match name {
+            "INBOUND_DDL" => include_str!("../../testkit/fixtures/v2.0.64/session_inbound.sql"),
+            _ => include_str!("../../testkit/fixtures/v2.0.64/session_outbound.sql"),
+        };
+        let columns = |c: &Connection, t: &str| -> Vec<(String, String, bool, Option<String>)> {
+            let mut st = c.prepare(&format!("PRAGMA table_info({t})")).unwrap();
+            st.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let tables = [
+            "messages_in",
+            "delivered",
+            "destinations",
+            "session_routing",
+        ];
+        let out_tables = [
+            "messages_out",
+            "processing_ack",
+            "session_state",
+            "container_state",
+        ];
+        let before_in;
+        let before_out;
+        {
+            let c = Connection::open(&inb).unwrap();
+            c.execute_batch(ddl("INBOUND_DDL")).unwrap();
+            c.execute_batch(
+                "INSERT INTO messages_in (id, seq, kind, timestamp, status, content, process_after, series_id)
+                 VALUES ('7:ag', 2, 'chat-sdk', '2026-01-01T00:00:00.000Z', 'completed', '{\"text\":\"hi\"}', NULL, '7:ag'),
+                        ('t1', 4, 'task', '2026-01-01 00:00:01', 'pending', '{\"prompt\":\"p\",\"script\":null}', '2026-01-02 03:04:05', 't1');",
+            )
+            .unwrap();
+            before_in = tables.map(|t| columns(&c, t));
+            let o = Connection::open(&outb).unwrap();
+            o.execute_batch(ddl("OUTBOUND_DDL")).unwrap();
+            o.execute(
+                "INSERT INTO messages_out (id, seq, timestamp, kind, content) VALUES ('m', 3, datetime('now'), 'chat', '{}')",
+                [],
+            )
+            .unwrap();
+            before_out = out_tables.map(|t| columns(&o, t));
+        }
+        // Our host opens (provisioning upgrades lazily) and writes; our runner opens its side.
+        let c = open_inbound_rw(&inb).unwrap();
+        provision_outbound(&outb).unwrap();
+        let o = open_outbound_rw(&outb).unwrap();
+        assert_eq!(
+            tables.map(|t| columns(&c, t)),
+            before_in,
+            "v2's columns unchanged"
+        );
+        assert_eq!(out_tables.map(|t| columns(&o, t)), before_out);
+        let next = crate::seq::next(
+            crate::seq::Side::Host,
+            crate::seq::max_seq(&c, "messages_in").unwrap().max(3),
+        );
+        assert_eq!(next, 6, "host seqs stay even above both tables");
+        c.execute(
+            "INSERT INTO messages_in(id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
+               trigger, platform_id, channel_type, thread_id, content, source_session_id, on_wake)
+             VALUES ('ours', ?1, 'chat', '2026-01-03T00:00:00.000Z', 'pending', NULL, NULL, 'ours', 0, 1, 'local', 'cli', NULL, '{}', NULL, 0)",
+            [next],
+        )
+        .unwrap();
+        o.execute(
+            "INSERT INTO session_state(key, value, updated_at) VALUES ('continuation:claude', 'x', 't')",
+            [],
+        )
+        .unwrap();
+        // v2's backoff time is now ours, the same instant; history rows keep theirs.
+        let after: String = c
+            .query_row(
+                "SELECT process_after FROM messages_in WHERE id = 't1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(after, "2026-01-02T03:04:05.000Z");
+        let ts: String = c
+            .query_row(
+                "SELECT timestamp FROM messages_in WHERE id = 't1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(ts, "2026-01-01 00:00:01");
+        // What v2 itself runs on these files still works (its selects and its inserts).
+        let v2 = Connection::open(&inb).unwrap();
+        let due: i64 = v2
+            .query_row(
+                "SELECT COUNT(*) FROM messages_in WHERE status = 'pending' AND trigger = 1
+                   AND (process_after IS NULL OR datetime(process_after) <= datetime('now'))",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(due, 2);
+        v2.execute(
+            "INSERT INTO messages_in (id, seq, kind, timestamp, status, platform_id, channel_type, thread_id, content,
+               process_after, recurrence, series_id, trigger, source_session_id, on_wake)
+             VALUES ('v2-again', 8, 'chat', '2026-01-04T00:00:00.000Z', 'pending', NULL, NULL, NULL, '{}', NULL, NULL, 'v2-again', 1, NULL, 0)",
+            [],
+        )
+        .unwrap();
+        let v2o = Connection::open(&outb).unwrap();
+        let cont: String = v2o
+            .query_row(
+                "SELECT value FROM session_state WHERE key = 'continuation:claude'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cont, "x");
     }
 
     /// Run as a child by `reading_the_counter_keeps_this_process_locks`: can another process

@@ -5,6 +5,7 @@ pub mod docker;
 pub mod fake_model;
 pub mod fake_telegram;
 pub mod v2;
+pub mod v2_session;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;

@@ -216,8 +216,7 @@ fn session(
     std::fs::create_dir_all(dir.join("inbox")).unwrap();
     let i = Connection::open(dir.join("inbound.db")).unwrap();
     i.pragma_update(None, "journal_mode", "DELETE").unwrap();
-    i.execute_batch(include_str!("../fixtures/v2.0.64/session_inbound.sql"))
-        .unwrap();
+    i.execute_batch(crate::v2_session::INBOUND_DDL).unwrap();
     for (mid, seq, kind, status, after, rec, content) in inbound {
         i.execute(
             "INSERT INTO messages_in (id, seq, kind, timestamp, status, platform_id, channel_type, thread_id, content, process_after, recurrence, series_id, trigger, source_session_id, on_wake)
@@ -254,8 +253,7 @@ fn session(
     .unwrap();
     let o = Connection::open(dir.join("outbound.db")).unwrap();
     o.pragma_update(None, "journal_mode", "DELETE").unwrap();
-    o.execute_batch(include_str!("../fixtures/v2.0.64/session_outbound.sql"))
-        .unwrap();
+    o.execute_batch(crate::v2_session::OUTBOUND_DDL).unwrap();
     for (oid, seq, reply_to, content) in outbound {
         o.execute(
             "INSERT INTO messages_out (id, seq, in_reply_to, timestamp, deliver_after, recurrence, kind, platform_id, channel_type, thread_id, content)

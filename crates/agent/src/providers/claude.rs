@@ -2,7 +2,7 @@
 //!
 //! `claude -p --input-format stream-json --output-format stream-json --verbose` reads user
 //! messages as JSON lines and prints `system`/`init`, `assistant` and `result` lines. Its
-//! session id is kept in session_state so the next turn passes `--resume` (a `/clear` drops
+//! session id is kept in session_state (`continuation:claude`, v2's key) so the next turn passes `--resume` (a `/clear` drops
 //! it). The NanoClaw tools come from `nanoclaw-agent mcp`, registered with `--mcp-config`.
 //! Permissions are bypassed: the sandbox (container, workspace mounts) is the boundary.
 //! Messages that arrive mid-turn wait for the next turn (the CLI takes one prompt per run here).
@@ -17,8 +17,48 @@ use crate::store::{self, Shared};
 use crate::tools::Toolbox;
 use crate::Config;
 
-/// session_state key of Claude Code's session id.
-pub const SESSION_KEY: &str = "claude_session_id";
+/// session_state key of Claude Code's session id: NanoClaw v2's `continuation:<provider>`, so
+/// a session moved in from v2 resumes its conversation, and v2's runner pointed back at the
+/// folder resumes ours.
+pub const SESSION_KEY: &str = "continuation:claude";
+
+/// Keys that held the id before: ours until we took v2's, and v2's own before it kept one
+/// continuation per provider (`sdk_session_id`, always Claude's in practice).
+pub const LEGACY_KEYS: &[&str] = &["claude_session_id", "sdk_session_id"];
+
+/// The conversation to resume. A legacy key is adopted into [`SESSION_KEY`] when that has no
+/// value of its own, and then dropped either way (as v2's `migrateLegacyContinuation` does), so
+/// no later turn reads a stale id.
+pub fn continuation(store: &Shared) -> anyhow::Result<Option<String>> {
+    let s = store::lock(store);
+    let mut current = s.state_get(SESSION_KEY)?;
+    for key in LEGACY_KEYS {
+        if let Some(old) = s.state_get(key)? {
+            if current.is_none() && !old.is_empty() {
+                s.state_set(SESSION_KEY, &old)?;
+                tracing::info!(
+                    from = key,
+                    "adopted the Claude conversation id under {SESSION_KEY}"
+                );
+                current = Some(old);
+            }
+            s.state_delete(key)?;
+        }
+    }
+    Ok(current.filter(|c| !c.is_empty()))
+}
+
+/// Claude Code did not find the conversation it was asked to resume.
+#[derive(Debug)]
+struct NotFound;
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Claude Code found no conversation to resume")
+    }
+}
+
+impl std::error::Error for NotFound {}
 
 /// The Claude Code provider.
 pub struct Claude {
@@ -69,14 +109,31 @@ impl Claude {
         a
     }
 
+    /// One turn. A conversation Claude Code cannot find (a v2 conversation whose transcript is
+    /// not in the Claude state this runner sees) is dropped and the turn run again fresh, once:
+    /// otherwise every later turn would fail the same way.
     async fn run(&mut self, prompt: String) -> anyhow::Result<String> {
-        let resume = store::lock(&self.store).state_get(SESSION_KEY)?;
+        let resume = continuation(&self.store)?;
+        match self.run_once(&prompt, resume.as_deref()).await {
+            Err(e) if resume.is_some() && e.downcast_ref::<NotFound>().is_some() => {
+                tracing::warn!(
+                    conversation = resume.as_deref().unwrap_or_default(),
+                    "Claude Code cannot resume this conversation (not in its state here); starting a new one"
+                );
+                store::lock(&self.store).state_delete(SESSION_KEY)?;
+                self.run_once(&prompt, None).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(&mut self, prompt: &str, resume: Option<&str>) -> anyhow::Result<String> {
         let mut child = tokio::process::Command::new(&self.cfg.claude_bin)
-            .args(self.args(resume.as_deref()))
+            .args(self.args(resume))
             .current_dir(&self.cfg.agent_dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
@@ -89,6 +146,17 @@ impl Claude {
         let line = json!({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": prompt}]}});
         stdin.write_all(format!("{line}\n").as_bytes()).await?;
         drop(stdin); // one prompt per run: EOF lets the CLI finish after its answer
+                     // stderr still reaches the runner's log, line by line; "No conversation found" (the
+                     // CLI's answer to a `--resume` it cannot find) is noted.
+        let mut errs = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let stderr = tokio::spawn(async move {
+            let mut not_found = false;
+            while let Ok(Some(l)) = errs.next_line().await {
+                not_found |= l.contains("No conversation found");
+                eprintln!("{l}");
+            }
+            not_found
+        });
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         let mut result: Option<anyhow::Result<String>> = None;
         while let Some(l) = lines.next_line().await? {
@@ -97,7 +165,7 @@ impl Claude {
                 continue;
             };
             if let Some(sid) = v["session_id"].as_str().filter(|s| !s.is_empty()) {
-                if resume.as_deref() != Some(sid) {
+                if resume != Some(sid) {
                     store::lock(&self.store).state_set(SESSION_KEY, sid)?;
                 }
             }
@@ -128,8 +196,10 @@ impl Claude {
             }
         }
         let status = child.wait().await?;
+        let not_found = stderr.await.unwrap_or(false);
         match result {
             Some(r) => r,
+            None if not_found && resume.is_some() => Err(NotFound.into()),
             None => anyhow::bail!("Claude Code exited ({status}) without a result"),
         }
     }

@@ -169,3 +169,18 @@ impl Ws {
             .unwrap()
     }
 }
+
+impl Ws {
+    /// A session folder NanoClaw v2.0.64 left behind (its DDL and rows, see
+    /// `nanoclaw_testkit::v2_session`), on the terminal's route, with an agent folder.
+    pub fn v2() -> (Self, nanoclaw_testkit::v2_session::Fixture) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("agent")).unwrap();
+        let fx = nanoclaw_testkit::v2_session::write_session(dir.path(), "ag-v2", "cli", "local");
+        let ws = Self {
+            dir,
+            next_seq: std::cell::Cell::new(fx.max_seq),
+        };
+        (ws, fx)
+    }
+}

@@ -100,6 +100,11 @@ fn main() {
         }
     }
     let resumed = arg_after(&args, "--resume");
+    // Like the real CLI asked to resume a conversation it has no transcript of.
+    if let Some(r) = resumed.as_deref().filter(|r| r.starts_with("missing-")) {
+        eprintln!("No conversation found with session ID: {r}");
+        std::process::exit(1);
+    }
     let sid = resumed
         .clone()
         .unwrap_or_else(|| format!("fake-session-{}", std::process::id()));
