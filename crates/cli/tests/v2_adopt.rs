@@ -130,6 +130,13 @@ fn a_v2_install_is_served_unchanged() {
     let reply = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(reply.contains(&format!("name={}", v2::NAME)), "{reply}");
     assert!(reply.contains(&format!("tz={}", v2::TZ)), "{reply}");
+    // The agent's memory (CLAUDE.local.md) is in its prompt, and the Claude conversation v2's
+    // runner was in is resumed (continuation:claude).
+    assert!(reply.contains("knows=true"), "{reply}");
+    assert!(
+        reply.contains(&format!("resume={}", v2::CLI_CONTINUATION)),
+        "{reply}"
+    );
     // A chat nobody wired and a stranger in the Kitchen (request_approval) first: each is
     // audited or parked in v2's shapes, and neither holds up Alice behind it.
     fake.message(-100999, "group", 4321, "anyone?", None);
