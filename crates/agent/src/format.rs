@@ -72,6 +72,11 @@ pub fn batch(items: &[Item], tz: Tz, workspace: &Path) -> Prompt {
                     it.seq,
                     escape(&c.sender)
                 );
+                // Which chat spoke, when the session hears several: the destination name the
+                // agent answers there by.
+                if let Some(from) = c.extra.get("from").and_then(Value::as_str) {
+                    let _ = write!(p.text, " from=\"{}\"", escape(from));
+                }
                 if !it.trigger {
                     p.text.push_str(" context=\"true\"");
                 }
@@ -311,6 +316,25 @@ mod tests {
             "{}",
             p.text
         );
+    }
+
+    #[test]
+    fn the_chat_that_spoke_is_named_and_escaped() {
+        let mut c = Chat {
+            sender: "Ann".into(),
+            text: "hi".into(),
+            ..Default::default()
+        };
+        c.extra.insert("from".into(), "kitchen\"x".into());
+        let p = batch(&[item(4, Inbound::Chat(c))], Tz::UTC, Path::new("/w"));
+        assert!(p.text.contains(" from=\"kitchen&quot;x\">hi"), "{}", p.text);
+        let plain = Chat {
+            sender: "Ann".into(),
+            text: "hi".into(),
+            ..Default::default()
+        };
+        let p = batch(&[item(6, Inbound::Chat(plain))], Tz::UTC, Path::new("/w"));
+        assert!(!p.text.contains("from="), "{}", p.text);
     }
 
     #[test]

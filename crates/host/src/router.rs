@@ -65,6 +65,33 @@ impl Router {
 struct Plan {
     session: db::sessions::Session,
     trigger: bool,
+    /// The chat's destination name for the agent, when its session hears more than one chat
+    /// (the agent answers there by that name).
+    from: Option<String>,
+}
+
+/// Longest quote of a replied-to message shown to the agent, in characters.
+const QUOTE_CHARS: usize = 280;
+
+/// The destination name of chat `mg` for agent group `ag`, when that agent's session can
+/// hear more than one chat: an agent-shared session, or an agent with several channels.
+fn origin_name(
+    c: &Connection,
+    w: &db::wirings::Wiring,
+    mg: &str,
+) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    let channels: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM agent_destinations WHERE agent_group_id = ?1 AND target_type = 'channel'")?
+        .query_row([&w.agent_group_id], |r| r.get(0))?;
+    if w.session_mode != "agent-shared" && channels < 2 {
+        return Ok(None);
+    }
+    c.prepare_cached(
+        "SELECT local_name FROM agent_destinations WHERE agent_group_id = ?1 AND target_type = 'channel' AND target_id = ?2 ORDER BY local_name LIMIT 1",
+    )?
+    .query_row(params![w.agent_group_id, mg], |r| r.get(0))
+    .optional()
 }
 
 /// Routes one inbound event: records, filters, writes and wakes.
@@ -125,25 +152,34 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
         )
         .await;
     }
-    let content = Inbound::Chat(Chat {
+    let mut extra = serde_json::Map::new();
+    // Kept so the agent can react to or quote this message on its platform later.
+    if let Some(m) = &ev.platform_message_id {
+        extra.insert("platformMessageId".into(), m.clone().into());
+    }
+    // What it answers, in NanoClaw v2's shape: the formatter shows it as a quote.
+    if let Some(r) = &ev.reply_to {
+        let text: Option<String> = r.text.as_ref().map(|t| {
+            let mut q: String = t.chars().take(QUOTE_CHARS).collect();
+            if t.chars().count() > QUOTE_CHARS {
+                q.push('…');
+            }
+            q
+        });
+        extra.insert(
+            "replyTo".into(),
+            serde_json::json!({"id": r.platform_message_id, "sender": r.sender, "text": text}),
+        );
+    }
+    let chat = Chat {
         sender: ev.sender_name.clone(),
         sender_id: user_id(&ev),
         text: ev.text.clone(),
         is_mention: Some(ev.is_mention),
-        // Kept so the agent can react to or quote this message on its platform later.
-        extra: ev
-            .platform_message_id
-            .iter()
-            .map(|m| {
-                (
-                    "platformMessageId".to_string(),
-                    serde_json::Value::from(m.clone()),
-                )
-            })
-            .collect(),
+        extra,
         ..Default::default()
-    })
-    .to_json();
+    };
+    let content = Inbound::Chat(chat.clone()).to_json();
     let mut out = RouteOutcome {
         accepted: Vec::with_capacity(plans.len()),
         dropped,
@@ -151,6 +187,15 @@ pub async fn route(host: &Arc<Host>, ev: InboundEvent) -> anyhow::Result<RouteOu
     };
     let mut failed: Option<anyhow::Error> = None;
     for p in plans {
+        // Which chat spoke, for a session that hears several.
+        let content = match &p.from {
+            Some(name) => {
+                let mut c = chat.clone();
+                c.extra.insert("from".into(), name.clone().into());
+                Inbound::Chat(c).to_json()
+            }
+            None => content.clone(),
+        };
         let mut row = NewInbound::new("chat", content.clone());
         if let Some(pm) = &ev.platform_message_id {
             row.id = stable_id(&ev.channel_type, &ev.platform_id, pm);
@@ -536,7 +581,12 @@ fn plan(
             continue;
         };
         let session = sessions::resolve(c, &host.home, &w, ev.thread_id.as_deref())?;
-        plans.push(Plan { session, trigger });
+        let from = origin_name(c, &w, &w.messaging_group_id)?;
+        plans.push(Plan {
+            session,
+            trigger,
+            from,
+        });
     }
     Ok(Planned::Route(plans, None))
 }

@@ -210,6 +210,41 @@ impl FakeTelegram {
         text: &str,
         topic: Option<i64>,
     ) -> i64 {
+        let msg = self.text_message(chat, chat_type, from, text, topic);
+        self.push(json!({"message": msg}))
+    }
+
+    /// Queues a reply to an earlier message (id `to`, by `to_name`, saying `to_text`), as
+    /// Telegram sends it: the original rides along in `reply_to_message`.
+    pub fn reply(
+        &self,
+        chat: i64,
+        chat_type: &str,
+        from: i64,
+        text: &str,
+        to: i64,
+        to_name: &str,
+        to_text: &str,
+    ) -> i64 {
+        let mut msg = self.text_message(chat, chat_type, from, text, None);
+        msg["reply_to_message"] = json!({
+            "message_id": to,
+            "date": 1_763_000_000,
+            "chat": msg["chat"].clone(),
+            "from": {"id": 4242, "is_bot": false, "first_name": to_name},
+            "text": to_text,
+        });
+        self.push(json!({"message": msg}))
+    }
+
+    fn text_message(
+        &self,
+        chat: i64,
+        chat_type: &str,
+        from: i64,
+        text: &str,
+        topic: Option<i64>,
+    ) -> Value {
         let mid = {
             let mut g = self.inner.lock().unwrap();
             g.next_message += 1;
@@ -239,7 +274,7 @@ impl FakeTelegram {
             msg["entities"] =
                 json!([{"type": "mention", "offset": pos, "length": BOT_USERNAME.len() + 1}]);
         }
-        self.push(json!({"message": msg}))
+        msg
     }
 
     fn next_message_id(&self) -> i64 {

@@ -220,6 +220,7 @@ impl CliChannel {
             chat_name: Some("terminal".into()),
             platform_message_id: None,
             attachments: vec![],
+            reply_to: None,
         };
         match ctx.route(ev).await {
             Ok(out) if out.accepted.is_empty() && out.notice.is_some() => {

@@ -67,6 +67,19 @@ pub struct InboundEvent {
     /// Files the adapter downloaded to a staging folder; the router moves them into each
     /// session's inbox/<message_id>/.
     pub attachments: Vec<StagedFile>,
+    /// The message this one answers, as the platform quoted it.
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// What a reply answers: shown to the agent as a short quote (NanoClaw v2's `replyTo`).
+#[derive(Debug, Clone, Default)]
+pub struct ReplyTo {
+    /// The platform's id of the message replied to.
+    pub platform_message_id: Option<String>,
+    /// Who wrote it.
+    pub sender: Option<String>,
+    /// Its text (the router keeps a short excerpt).
+    pub text: Option<String>,
 }
 
 /// A downloaded inbound file waiting for its session.

@@ -96,6 +96,20 @@ impl TelegramChannel {
                 .map(str::to_string),
             platform_message_id: m["message_id"].as_i64().map(|i| i.to_string()),
             attachments: vec![],
+            reply_to: m
+                .get("reply_to_message")
+                .filter(|r| r.is_object())
+                .map(|r| crate::channels::ReplyTo {
+                    platform_message_id: r["message_id"].as_i64().map(|i| i.to_string()),
+                    sender: r["from"]["first_name"]
+                        .as_str()
+                        .or(r["from"]["username"].as_str())
+                        .map(str::to_string),
+                    text: r["text"]
+                        .as_str()
+                        .or(r["caption"].as_str())
+                        .map(str::to_string),
+                }),
         })
     }
 
