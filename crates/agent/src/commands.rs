@@ -32,7 +32,7 @@ const FILTERED: &[&str] = &[
 
 /// Admin user ids from `NANOCLAW_ADMIN_USER_IDS` (comma separated).
 pub fn admins_from_env() -> Vec<String> {
-    std::env::var("NANOCLAW_ADMIN_USER_IDS")
+    std::env::var(nanoclaw_protocol::env::ADMIN_USER_IDS)
         .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_string())

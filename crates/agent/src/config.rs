@@ -1,7 +1,11 @@
-//! Runner configuration, all from the environment the runtime sets.
+//! Runner configuration, all from the environment the runtime sets (names in
+//! `nanoclaw_protocol::env` and the provider table's upstreams).
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use nanoclaw_protocol::env;
+use nanoclaw_protocol::providers::{self, ANTHROPIC, OPENAI};
 
 /// Settings of one runner.
 #[derive(Debug, Clone)]
@@ -82,49 +86,49 @@ impl Config {
     /// Reads the environment; defaults are the container paths of DESIGN §8.
     pub fn from_env() -> Self {
         Self {
-            workspace: var("NANOCLAW_WORKSPACE")
+            workspace: var(env::WORKSPACE)
                 .unwrap_or_else(|| "/workspace".into())
                 .into(),
-            agent_dir: var("NANOCLAW_AGENT_DIR")
+            agent_dir: var(env::AGENT_DIR)
                 .unwrap_or_else(|| "/workspace/agent".into())
                 .into(),
-            global_dir: var("NANOCLAW_GLOBAL_DIR")
+            global_dir: var(env::GLOBAL_DIR)
                 .unwrap_or_else(|| "/workspace/global".into())
                 .into(),
-            provider: var("NANOCLAW_PROVIDER").unwrap_or_else(|| "mock".into()),
-            model: var("NANOCLAW_MODEL"),
-            session_id: var("NANOCLAW_SESSION_ID").unwrap_or_default(),
-            poll: millis("NANOCLAW_POLL_MS", 10),
-            idle_poll: millis("NANOCLAW_IDLE_POLL_MS", 100),
-            heartbeat: millis("NANOCLAW_HEARTBEAT_MS", 5_000),
-            exit_with_parent: var("NANOCLAW_EXIT_WITH_PARENT").as_deref() == Some("1"),
-            skills_dirs: var("NANOCLAW_SKILLS_DIR")
+            provider: var(env::PROVIDER).unwrap_or_else(|| providers::FALLBACK.into()),
+            model: var(env::MODEL),
+            session_id: var(env::SESSION_ID).unwrap_or_default(),
+            poll: millis(env::POLL_MS, 10),
+            idle_poll: millis(env::IDLE_POLL_MS, 100),
+            heartbeat: millis(env::HEARTBEAT_MS, 5_000),
+            exit_with_parent: var(env::EXIT_WITH_PARENT).as_deref() == Some("1"),
+            skills_dirs: var(env::SKILLS_DIR)
                 .unwrap_or_else(|| "/workspace/skills".into())
                 .split(':')
                 .map(PathBuf::from)
                 .collect(),
-            assistant_name: var("ASSISTANT_NAME").unwrap_or_else(|| "Andy".into()),
-            context_limit: num("NANOCLAW_CONTEXT_LIMIT", 200_000),
-            max_tokens: num("NANOCLAW_MAX_TOKENS", 8192) as u32,
-            max_steps: num("NANOCLAW_MAX_STEPS", 50).max(1) as u32,
-            question_timeout: millis("NANOCLAW_QUESTION_TIMEOUT_MS", 600_000),
-            system_timeout: millis("NANOCLAW_SYSTEM_TIMEOUT_MS", 30_000),
+            assistant_name: var(env::ASSISTANT_NAME).unwrap_or_else(|| "Andy".into()),
+            context_limit: num(env::CONTEXT_LIMIT, 200_000),
+            max_tokens: num(env::MAX_TOKENS, 8192) as u32,
+            max_steps: num(env::MAX_STEPS, 50).max(1) as u32,
+            question_timeout: millis(env::QUESTION_TIMEOUT_MS, 600_000),
+            system_timeout: millis(env::SYSTEM_TIMEOUT_MS, 30_000),
             admins: crate::commands::admins_from_env(),
-            anthropic_base_url: var("ANTHROPIC_BASE_URL")
-                .unwrap_or_else(|| "https://api.anthropic.com".into()),
-            anthropic_api_key: var("ANTHROPIC_API_KEY"),
-            anthropic_auth_token: var("ANTHROPIC_AUTH_TOKEN"),
-            openai_base_url: var("OPENAI_BASE_URL")
-                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
-            openai_api_key: var("OPENAI_API_KEY"),
-            retry_attempts: num("NANOCLAW_MODEL_RETRY_ATTEMPTS", 5).max(1) as u32,
-            retry_base: millis("NANOCLAW_MODEL_RETRY_BASE_MS", 1000),
-            claude_bin: var("NANOCLAW_CLAUDE_BIN")
+            anthropic_base_url: var(ANTHROPIC.base_url_var)
+                .unwrap_or_else(|| ANTHROPIC.default_base_url.into()),
+            anthropic_api_key: var(ANTHROPIC.key_var),
+            anthropic_auth_token: var(env::ANTHROPIC_AUTH_TOKEN),
+            openai_base_url: var(OPENAI.base_url_var)
+                .unwrap_or_else(|| OPENAI.default_base_url.into()),
+            openai_api_key: var(OPENAI.key_var),
+            retry_attempts: num(env::MODEL_RETRY_ATTEMPTS, 5).max(1) as u32,
+            retry_base: millis(env::MODEL_RETRY_BASE_MS, 1000),
+            claude_bin: var(env::CLAUDE_BIN)
                 .unwrap_or_else(|| "claude".into())
                 .into(),
             self_bin: std::env::current_exe().unwrap_or_else(|_| "nanoclaw-agent".into()),
             self_args: Vec::new(),
-            mcp_servers: var("NANOCLAW_MCP_SERVERS"),
+            mcp_servers: var(env::MCP_SERVERS),
         }
     }
 }

@@ -36,11 +36,10 @@ pub fn main(args: &[String], reinvoke: &[String]) -> ExitCode {
             }
         };
     }
-    if cfg.provider != "mock" && !["anthropic", "openai", "claude"].contains(&cfg.provider.as_str())
-    {
+    if nanoclaw_protocol::providers::get(&cfg.provider).is_none() {
         eprintln!(
-            "error: unknown provider {:?} (available: anthropic, openai, claude, mock)",
-            cfg.provider
+            "error: {}",
+            nanoclaw_protocol::providers::unknown(&cfg.provider)
         );
         return ExitCode::from(2);
     }

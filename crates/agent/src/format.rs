@@ -38,10 +38,12 @@ pub fn escape(s: &str) -> String {
 
 /// The configured timezone (`TZ`), UTC when unset or unknown.
 pub fn timezone() -> Tz {
-    std::env::var("TZ")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(Tz::UTC)
+    let tz = std::env::var(nanoclaw_protocol::env::TZ).ok();
+    nanoclaw_protocol::time::parse_tz(tz.as_deref()).unwrap_or_else(|e| {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| tracing::warn!("{e}"));
+        Tz::UTC
+    })
 }
 
 fn local_time(ts: &str, tz: Tz) -> String {

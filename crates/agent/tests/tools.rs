@@ -403,7 +403,7 @@ async fn agents_and_self_modification_requests() {
     ok(
         &tb,
         "install_packages",
-        json!({"apt": ["ffmpeg"], "npm": ["@scope/pkg@1.2.3"], "reason": "video"}),
+        json!({"apt": ["ffmpeg"], "npm": ["@scope/pkg"], "reason": "video"}),
     )
     .await;
     let o = last(&ws);
@@ -415,12 +415,12 @@ async fn agents_and_self_modification_requests() {
         json!({"apt": ["ffmpeg; rm -rf /"], "reason": "x"})
     )
     .await
-    .contains("not valid"));
+    .contains("invalid apt package name"));
     let many: Vec<String> = (0..21).map(|i| format!("p{i}")).collect();
     assert!(
         err(&tb, "install_packages", json!({"apt": many, "reason": "x"}))
             .await
-            .contains("at most 20")
+            .contains("at most 20 packages per agent group")
     );
 
     ok(
@@ -439,6 +439,58 @@ async fn agents_and_self_modification_requests() {
 
     ok(&tb, "request_rebuild", json!({"reason": "new packages"})).await;
     assert_eq!(last(&ws).content["action"], "request_rebuild");
+}
+
+#[tokio::test]
+async fn install_packages_refuses_at_once_what_the_host_would_refuse() {
+    let ws = Ws::new();
+    let tb = toolbox(&ws);
+    assert!(ws.out().is_empty());
+    // The host refuses versions, options and shell characters when the approver says yes;
+    // the tool runs the same check (nanoclaw_protocol::packages) before anyone is asked, and
+    // says what the host would say.
+    for (apt, npm, host_says) in [
+        (
+            vec![],
+            vec!["lodash@4"],
+            "invalid npm package name \"lodash@4\"",
+        ),
+        (
+            vec![],
+            vec!["@scope/pkg@1.2.3"],
+            "invalid npm package name \"@scope/pkg@1.2.3\"",
+        ),
+        (
+            vec!["-oAPT::x"],
+            vec![],
+            "invalid apt package name \"-oAPT::x\"",
+        ),
+    ] {
+        let e = err(
+            &tb,
+            "install_packages",
+            json!({"apt": apt, "npm": npm, "reason": "x"}),
+        )
+        .await;
+        assert_eq!(e, host_says);
+        assert_eq!(
+            e,
+            nanoclaw_protocol::packages::validate(&apt, &npm)
+                .unwrap_err()
+                .to_string()
+        );
+    }
+    assert!(ws.out().is_empty(), "a refused request reached the host");
+    ok(
+        &tb,
+        "install_packages",
+        json!({"npm": ["lodash", "@types/node"], "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        last(&ws).content["payload"]["npm"],
+        json!(["lodash", "@types/node"])
+    );
 }
 
 #[tokio::test]

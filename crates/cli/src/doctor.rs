@@ -75,18 +75,9 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
         ));
     }
     let provider = settings.default_provider();
-    let cred = match provider.as_str() {
-        "anthropic" => settings
-            .secret("ANTHROPIC_API_KEY")
-            .map(|_| "ANTHROPIC_API_KEY"),
-        "openai" => settings
-            .secret("OPENAI_API_KEY")
-            .or(settings.get("OPENAI_BASE_URL"))
-            .map(|_| "OPENAI_API_KEY/OPENAI_BASE_URL"),
-        "claude" => settings
-            .secret("CLAUDE_CODE_OAUTH_TOKEN")
-            .or(settings.secret("ANTHROPIC_API_KEY"))
-            .map(|_| "CLAUDE_CODE_OAUTH_TOKEN"),
+    // The provider table says which settings configure it; the one found is named.
+    let cred = match nanoclaw_protocol::providers::get(&provider) {
+        Some(p) if !p.credentials.is_empty() => p.credential_found(|k| settings.secret(k)),
         _ => Some("none needed"),
     };
     checks.push((

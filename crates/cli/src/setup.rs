@@ -8,6 +8,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use nanoclaw_protocol::env;
+use nanoclaw_protocol::providers::{self, Provider};
 use nanoclaw_protocol::Home;
 
 /// Flags of `nanoclaw setup`.
@@ -45,7 +47,6 @@ pub struct Args {
     pub build_image: bool,
 }
 
-const PROVIDERS: &[&str] = &["anthropic", "openai", "claude", "mock"];
 const RUNTIMES: &[&str] = &["auto", "docker", "process"];
 
 /// What the wizard decided.
@@ -124,22 +125,17 @@ fn check_name(v: &str) -> Result<String, Invalid> {
     Ok(v.to_string())
 }
 
-/// The env key holding a provider's secret.
-fn key_name(provider: &str) -> Option<&'static str> {
-    match provider {
-        "anthropic" => Some("ANTHROPIC_API_KEY"),
-        "openai" => Some("OPENAI_API_KEY"),
-        "claude" => Some("CLAUDE_CODE_OAUTH_TOKEN"),
-        _ => None,
-    }
+/// The table row of a name `check_choice` accepted.
+fn row(provider: &str) -> &'static Provider {
+    providers::get(provider).expect("a provider of the table")
 }
 
 /// Builds the plan from flags alone.
 pub fn from_flags(a: &Args, stdin: &mut dyn BufRead) -> Result<Plan, Invalid> {
     let provider = check_choice(
         "provider",
-        a.provider.as_deref().unwrap_or("mock"),
-        PROVIDERS,
+        a.provider.as_deref().unwrap_or(providers::FALLBACK),
+        &providers::names(),
     )?;
     let mut plan = Plan {
         runtime: check_choice("runtime", a.runtime.as_deref().unwrap_or("auto"), RUNTIMES)?,
@@ -149,7 +145,11 @@ pub fn from_flags(a: &Args, stdin: &mut dyn BufRead) -> Result<Plan, Invalid> {
         build_image: a.build_image,
         ..Default::default()
     };
-    if let Some(key) = key_name(&provider) {
+    if let Some(setup) = &row(&provider).setup {
+        let key = setup.key;
+        // A provider with a base URL question (OpenAI-compatible) works without a key when
+        // a base URL is given: local servers (Ollama, vLLM) need none.
+        let key_optional = setup.base_url.is_some();
         let secret = if let Some(var) = &a.api_key_env {
             std::env::var(var).map_err(|_| Invalid(format!("--api-key-env: ${var} is not set")))?
         } else if a.api_key_stdin {
@@ -158,14 +158,14 @@ pub fn from_flags(a: &Args, stdin: &mut dyn BufRead) -> Result<Plan, Invalid> {
                 .read_line(&mut line)
                 .map_err(|e| Invalid(format!("cannot read the key from stdin: {e}")))?;
             line
-        } else if provider == "openai" && plan.openai_base_url.is_some() {
-            String::new() // local servers (Ollama, vLLM) need no key
+        } else if key_optional && plan.openai_base_url.is_some() {
+            String::new()
         } else {
             return Err(Invalid(format!(
                 "--provider {provider} needs its key: --api-key-env VAR or --api-key-stdin"
             )));
         };
-        if !(secret.trim().is_empty() && provider == "openai") {
+        if !(secret.trim().is_empty() && key_optional) {
             plan.secrets
                 .push((key.to_string(), check_secret(key, &secret)?));
         }
@@ -300,11 +300,12 @@ pub fn interactive(p: &mut Prompter<'_>, engine: bool) -> std::io::Result<Plan> 
         })?
         .starts_with('y');
     writeln!(p.out, "\n2. Model")?;
+    let names = providers::names();
     let provider = p.ask_valid(
-        "Provider (anthropic/openai/claude/mock)",
-        "anthropic",
+        &format!("Provider ({})", names.join("/")),
+        names[0],
         false,
-        |v| check_choice("provider", v, PROVIDERS),
+        |v| check_choice("provider", v, &names),
     )?;
     let mut plan = Plan {
         runtime,
@@ -312,40 +313,24 @@ pub fn interactive(p: &mut Prompter<'_>, engine: bool) -> std::io::Result<Plan> 
         build_image,
         ..Default::default()
     };
-    match provider.as_str() {
-        "anthropic" => {
-            let k = p.ask_valid("Anthropic API key (hidden)", "", true, |v| {
-                check_secret("the key", v)
-            })?;
-            plan.secrets.push(("ANTHROPIC_API_KEY".into(), k));
-        }
-        "claude" => {
-            let k = p.ask_valid(
-                "Claude Code OAuth token from `claude setup-token` (hidden)",
-                "",
-                true,
-                |v| check_secret("the token", v),
-            )?;
-            plan.secrets.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), k));
-        }
-        "openai" => {
-            plan.openai_base_url = Some(p.ask_valid(
-                "Base URL (Ollama: http://localhost:11434/v1)",
-                "https://api.openai.com/v1",
-                false,
-                check_url,
-            )?);
-            let k = p.secret("API key (hidden; Enter for none)")?;
+    let row = row(&provider);
+    if let Some(setup) = &row.setup {
+        if let Some(base) = &setup.base_url {
+            plan.openai_base_url =
+                Some(p.ask_valid(base.prompt, base.default, false, check_url)?);
+            let k = p.secret(setup.prompt)?;
             if !k.trim().is_empty() {
                 plan.secrets.push((
-                    "OPENAI_API_KEY".into(),
-                    check_secret("the key", &k).map_err(|Invalid(m)| std::io::Error::other(m))?,
+                    setup.key.into(),
+                    check_secret(setup.noun, &k).map_err(|Invalid(m)| std::io::Error::other(m))?,
                 ));
             }
+        } else {
+            let k = p.ask_valid(setup.prompt, "", true, |v| check_secret(setup.noun, v))?;
+            plan.secrets.push((setup.key.into(), k));
         }
-        _ => {}
     }
-    if provider != "mock" {
+    if row.takes_model {
         let m = p.ask("Model (Enter for the provider's default)", "")?;
         plan.model = (!m.is_empty()).then_some(m);
     }
@@ -431,17 +416,17 @@ pub fn apply(home: &Home, plan: &Plan) -> anyhow::Result<()> {
         update_env_file(&home.env_file(), &plan.secrets)?;
     }
     let mut toml_set = vec![
-        ("NANOCLAW_PROVIDER", plan.provider.clone()),
-        ("ASSISTANT_NAME", plan.assistant_name.clone()),
+        (env::PROVIDER, plan.provider.clone()),
+        (env::ASSISTANT_NAME, plan.assistant_name.clone()),
     ];
     if plan.runtime != "auto" {
         toml_set.push(("NANOCLAW_RUNTIME", plan.runtime.clone()));
     }
     if let Some(m) = &plan.model {
-        toml_set.push(("NANOCLAW_MODEL", m.clone()));
+        toml_set.push((env::MODEL, m.clone()));
     }
     if let Some(u) = &plan.openai_base_url {
-        toml_set.push(("OPENAI_BASE_URL", u.clone()));
+        toml_set.push((providers::OPENAI.base_url_var, u.clone()));
     }
     update_toml(&home.config_file(), &toml_set)?;
     let main = home.group_dir("main")?;
@@ -591,6 +576,77 @@ mod tests {
         );
         assert!(check_secret("k", "two words").is_err());
         assert!(check_secret("k", "a\nb").is_err());
+    }
+
+    #[test]
+    fn every_provider_of_the_table_can_be_set_up_and_is_then_configured_for_doctor() {
+        for row in providers::PROVIDERS {
+            let a = Args {
+                provider: Some(row.name.to_uppercase()),
+                api_key_stdin: true,
+                ..Default::default()
+            };
+            let plan = from_flags(&a, &mut "sk-1\n".as_bytes())
+                .unwrap_or_else(|Invalid(e)| panic!("setup --provider {}: {e}", row.name));
+            assert_eq!(plan.provider, row.name);
+            // What setup stored is what doctor's lookup (and the host's default provider)
+            // reads as configuring the provider.
+            let stored = |k: &str| {
+                plan.secrets
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            match &row.setup {
+                Some(s) => {
+                    assert_eq!(plan.secrets, vec![(s.key.to_string(), "sk-1".to_string())]);
+                    assert_eq!(row.credential_found(stored), Some(s.key));
+                }
+                None => {
+                    assert!(plan.secrets.is_empty() && row.credentials.is_empty());
+                }
+            }
+            // The wizard offers it too.
+            let mut answers = format!("process\n{}\n", row.name);
+            if let Some(s) = &row.setup {
+                if s.base_url.is_some() {
+                    answers.push('\n');
+                }
+                answers.push_str("sk-2\n");
+            }
+            if row.takes_model {
+                answers.push('\n');
+            }
+            answers.push_str("\n\n");
+            let mut input = answers.as_bytes();
+            let mut out = Vec::new();
+            let plan = interactive(
+                &mut Prompter {
+                    input: &mut input,
+                    out: &mut out,
+                    hide: false,
+                },
+                false,
+            )
+            .unwrap_or_else(|e| panic!("wizard for {}: {e}", row.name));
+            assert_eq!(plan.provider, row.name);
+            assert_eq!(
+                plan.secrets,
+                row.setup
+                    .iter()
+                    .map(|s| (s.key.to_string(), "sk-2".to_string()))
+                    .collect::<Vec<_>>()
+            );
+            assert!(!String::from_utf8(out).unwrap().contains("try again"));
+        }
+        let a = Args {
+            provider: Some("gpt".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_flags(&a, &mut std::io::empty()).unwrap_err().0,
+            "provider \"gpt\" is not one of anthropic, openai, claude, mock"
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Settings {
 
     /// The name the agent answers to (`ASSISTANT_NAME`, "Andy" as in NanoClaw v2).
     pub fn assistant_name(&self) -> String {
-        self.get("ASSISTANT_NAME")
+        self.get(nanoclaw_protocol::env::ASSISTANT_NAME)
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Andy".into())
@@ -63,13 +63,14 @@ impl Settings {
     /// default (`claude`, Claude Code) when a Claude credential is configured, else `mock`, so
     /// a fresh clone with no key still answers.
     pub fn default_provider(&self) -> String {
-        if let Some(p) = self.get("NANOCLAW_PROVIDER") {
+        use nanoclaw_protocol::providers::{self, FALLBACK, V2_DEFAULT};
+        if let Some(p) = self.get(nanoclaw_protocol::env::PROVIDER) {
             return p;
         }
-        let claude = ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"]
-            .iter()
-            .any(|k| self.secret(k).is_some());
-        if claude { "claude" } else { "mock" }.into()
+        let claude = providers::get(V2_DEFAULT)
+            .and_then(|p| p.credential_found(|k| self.secret(k)))
+            .is_some();
+        if claude { V2_DEFAULT } else { FALLBACK }.into()
     }
 
     /// A numeric setting; an unparsable value is reported once and the default used.
@@ -88,11 +89,15 @@ impl Settings {
         Duration::from_millis(self.u64(key, default_ms))
     }
 
-    /// The configured timezone (`TZ`), UTC when unset or unknown.
+    /// The configured timezone (`TZ`, read by `protocol::time::parse_tz` as the runner reads
+    /// it), UTC when unset or unknown (an unknown zone is logged once).
     pub fn timezone(&self) -> chrono_tz::Tz {
-        self.get("TZ")
-            .and_then(|tz| tz.trim_start_matches(':').parse().ok())
-            .unwrap_or(chrono_tz::UTC)
+        let tz = self.get(nanoclaw_protocol::env::TZ);
+        nanoclaw_protocol::time::parse_tz(tz.as_deref()).unwrap_or_else(|e| {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| tracing::warn!("{e}"));
+            chrono_tz::UTC
+        })
     }
 }
 
@@ -144,5 +149,21 @@ mod tests {
         assert_eq!(s.u64("NC_TEST_STR", 7), 7);
         // NanoClaw v2 keeps settings (ASSISTANT_NAME, TZ) in .env beside the secrets.
         assert_eq!(s.get("NC_TEST_SECRET").as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn timezone_as_the_runner_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = nanoclaw_protocol::Home::new(dir.path());
+        let tz = |v: &str| {
+            std::fs::write(home.env_file(), format!("TZ={v}\n")).unwrap();
+            Settings::load(&home).unwrap().timezone()
+        };
+        if std::env::var_os("TZ").is_some() {
+            return; // the environment would win over .env
+        }
+        assert_eq!(tz(":Europe/Paris"), chrono_tz::Europe::Paris);
+        assert_eq!(tz("' Europe/Paris '"), chrono_tz::Europe::Paris);
+        assert_eq!(tz("Mars/Olympus"), chrono_tz::UTC);
     }
 }

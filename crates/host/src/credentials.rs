@@ -18,6 +18,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use nanoclaw_protocol::providers::{self, Upstream, UPSTREAMS};
+
 use crate::config::Settings;
 
 /// Headers never forwarded in either direction (hop-by-hop, or rewritten here).
@@ -41,15 +43,16 @@ pub struct Proxy {
     client: reqwest::Client,
 }
 
-/// Where each provider's calls go, with which real credential.
+/// Where one upstream's calls go, with which real credential (header name and value).
 #[derive(Clone)]
-struct Upstreams {
-    anthropic_base: String,
-    anthropic_key: Option<String>,
-    anthropic_oauth: Option<String>,
-    openai_base: String,
-    openai_key: Option<String>,
+struct Route {
+    upstream: &'static Upstream,
+    base: String,
+    auth: Option<(&'static str, String)>,
 }
+
+/// One route per upstream of the provider table (`protocol::providers::UPSTREAMS`).
+type Upstreams = Vec<Route>;
 
 impl Proxy {
     /// Starts listening on loopback and on each of `also` (the container networks' gateways),
@@ -59,17 +62,19 @@ impl Proxy {
         also: impl IntoIterator<Item = IpAddr>,
         runner_host: &str,
     ) -> anyhow::Result<Arc<Self>> {
-        let upstream = Upstreams {
-            anthropic_base: settings
-                .get("ANTHROPIC_BASE_URL")
-                .unwrap_or_else(|| "https://api.anthropic.com".into()),
-            anthropic_key: settings.secret("ANTHROPIC_API_KEY"),
-            anthropic_oauth: settings.secret("CLAUDE_CODE_OAUTH_TOKEN"),
-            openai_base: settings
-                .get("OPENAI_BASE_URL")
-                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
-            openai_key: settings.secret("OPENAI_API_KEY"),
-        };
+        let upstream: Upstreams = UPSTREAMS
+            .iter()
+            .map(|&u| Route {
+                upstream: u,
+                base: settings
+                    .get(u.base_url_var)
+                    .unwrap_or_else(|| u.default_base_url.into()),
+                auth: u
+                    .credentials
+                    .iter()
+                    .find_map(|(key, auth)| settings.secret(key).map(|s| auth.header(&s))),
+            })
+            .collect();
         let loopback = tokio::net::TcpListener::bind((
             Ipv4Addr::LOCALHOST,
             settings.u64("NANOCLAW_PROXY_PORT", 0) as u16,
@@ -130,12 +135,15 @@ impl Proxy {
     pub fn runner_env(&self, session: &str) -> Vec<(String, String)> {
         let token = self.token_for(session);
         let base = format!("http://{}:{}/s/{session}", self.runner_host, self.port);
-        vec![
-            ("ANTHROPIC_BASE_URL".into(), format!("{base}/anthropic")),
-            ("ANTHROPIC_API_KEY".into(), token.clone()),
-            ("OPENAI_BASE_URL".into(), format!("{base}/openai")),
-            ("OPENAI_API_KEY".into(), token),
-        ]
+        UPSTREAMS
+            .iter()
+            .flat_map(|u| {
+                [
+                    (u.base_url_var.into(), format!("{base}/{}", u.route)),
+                    (u.key_var.into(), token.clone()),
+                ]
+            })
+            .collect()
     }
 
     fn authorised(&self, session: &str, headers: &HeaderMap) -> bool {
@@ -196,21 +204,14 @@ async fn forward(
     relay(state.0, session, provider, rest, req).await
 }
 
-/// The endpoints a runner needs, per provider: the native loops (`crates/agent/src/providers`)
-/// and Claude Code call only these (Claude Code adds `?beta=true`; queries pass through).
-/// The OpenAI-compatible base already ends in `/v1` (or the server's own prefix).
-const ALLOWED: &[(&str, &str, &str)] = &[
-    ("anthropic", "POST", "v1/messages"),
-    ("anthropic", "POST", "v1/messages/count_tokens"),
-    ("openai", "POST", "chat/completions"),
-];
-
-/// Whether `method rest` of `provider` may be relayed with the real key. `rest` is compared
-/// whole, so `v1/messages/../files` or a trailing segment is not a model call.
-pub fn allowed(provider: &str, method: &str, rest: &str) -> bool {
-    ALLOWED
-        .iter()
-        .any(|(p, m, r)| *p == provider && *m == method && *r == rest)
+/// Whether `method rest` of the upstream `route` may be relayed with the real key: only the
+/// endpoints a runner needs (`protocol::providers::Upstream::endpoints` — the native loops in
+/// `crates/agent/src/providers` and Claude Code call only these; Claude Code adds
+/// `?beta=true`, and queries pass through). `rest` is compared whole, so
+/// `v1/messages/../files` or a trailing segment is not a model call.
+pub fn allowed(route: &str, method: &str, rest: &str) -> bool {
+    providers::upstream(route)
+        .is_some_and(|u| u.endpoints.iter().any(|(m, r)| *m == method && *r == rest))
 }
 
 async fn relay(
@@ -233,27 +234,10 @@ async fn relay(
             "invalid proxy token for this session",
         );
     }
-    let u = &proxy.upstream;
-    let (base, auth): (&str, Option<(&str, String)>) = match provider.as_str() {
-        "anthropic" => (
-            &u.anthropic_base,
-            u.anthropic_key
-                .clone()
-                .map(|k| ("x-api-key", k))
-                .or_else(|| {
-                    u.anthropic_oauth
-                        .clone()
-                        .map(|t| ("authorization", format!("Bearer {t}")))
-                }),
-        ),
-        "openai" => (
-            &u.openai_base,
-            u.openai_key
-                .clone()
-                .map(|k| ("authorization", format!("Bearer {k}"))),
-        ),
-        _ => return refuse(StatusCode::NOT_FOUND, "not_found_error", "unknown provider"),
+    let Some(route) = proxy.upstream.iter().find(|r| r.upstream.route == provider) else {
+        return refuse(StatusCode::NOT_FOUND, "not_found_error", "unknown provider");
     };
+    let (base, auth) = (&route.base, route.auth.clone());
     if !allowed(&provider, req.method().as_str(), &rest) {
         // The path is the agent's choice: logged escaped and cut, so it cannot forge lines.
         let path: String = rest.chars().take(200).collect();

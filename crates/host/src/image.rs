@@ -357,9 +357,6 @@ impl Limits {
     }
 }
 
-/// Most packages one agent group may add to its image.
-pub const MAX_PACKAGES: usize = 20;
-
 /// Packages an agent group's image adds on top of the base image.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 pub struct Packages {
@@ -381,41 +378,11 @@ impl Packages {
     }
 }
 
-/// Strict package-name check: Debian names (`[a-z0-9][a-z0-9+.-]*`) and npm names
-/// (`@scope/name`, lowercase, no path or shell characters).
+/// Strict package-name check (`nanoclaw_protocol::packages`, the same check the runner's
+/// `install_packages` tool makes): Debian names (`[a-z0-9][a-z0-9+.-]*`) and npm names
+/// (`@scope/name`, lowercase, no version, path or shell characters).
 pub fn validate_packages(p: &Packages) -> anyhow::Result<()> {
-    if p.apt.len() + p.npm.len() > MAX_PACKAGES {
-        anyhow::bail!("at most {MAX_PACKAGES} packages per agent group");
-    }
-    let apt_ok = |n: &str| {
-        n.len() <= 100
-            && n.as_bytes()
-                .first()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && n.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
-    };
-    let npm_part = |n: &str| {
-        !n.is_empty()
-            && !n.starts_with('.')
-            && n.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
-    };
-    let npm_ok = |n: &str| {
-        n.len() <= 214
-            && match n.strip_prefix('@').map(|r| r.split_once('/')) {
-                Some(Some((scope, name))) => npm_part(scope) && npm_part(name),
-                Some(None) => false,
-                None => npm_part(n),
-            }
-    };
-    if let Some(bad) = p.apt.iter().find(|n| !apt_ok(n)) {
-        anyhow::bail!("invalid apt package name {bad:?}");
-    }
-    if let Some(bad) = p.npm.iter().find(|n| !npm_ok(n)) {
-        anyhow::bail!("invalid npm package name {bad:?}");
-    }
-    Ok(())
+    Ok(nanoclaw_protocol::packages::validate(&p.apt, &p.npm)?)
 }
 
 /// The tag of an agent group's image: the base plus a hash of the sorted package list, so the

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nanoclaw_protocol::env as var;
 use tokio::sync::oneshot;
 
 use crate::delivery::{self, RunnerView};
@@ -295,34 +296,20 @@ async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()> {
         .unwrap_or_else(|| host.settings.default_provider())
         .to_lowercase();
     let mut env = vec![
-        ("NANOCLAW_SESSION_ID".to_string(), sess.id.clone()),
-        ("NANOCLAW_AGENT_GROUP_ID".to_string(), group.id.clone()),
-        ("NANOCLAW_PROVIDER".to_string(), provider),
-        ("NANOCLAW_ADMIN_USER_IDS".to_string(), admins.join(",")),
-        ("TZ".to_string(), tz.name().to_string()),
+        (var::SESSION_ID.to_string(), sess.id.clone()),
+        (var::AGENT_GROUP_ID.to_string(), group.id.clone()),
+        (var::PROVIDER.to_string(), provider),
+        (var::ADMIN_USER_IDS.to_string(), admins.join(",")),
+        (var::TZ.to_string(), tz.name().to_string()),
         (
-            "ASSISTANT_NAME".to_string(),
+            var::ASSISTANT_NAME.to_string(),
             cc.assistant_name
                 .clone()
                 .unwrap_or_else(|| host.settings.assistant_name()),
         ),
     ];
     env.extend(host.proxy.runner_env(&sess.id));
-    for key in [
-        "NANOCLAW_MODEL",
-        "NANOCLAW_POLL_MS",
-        "NANOCLAW_HEARTBEAT_MS",
-        "NANOCLAW_IDLE_POLL_MS",
-        "NANOCLAW_CONTEXT_LIMIT",
-        "NANOCLAW_MAX_TOKENS",
-        "NANOCLAW_MAX_STEPS",
-        "NANOCLAW_MODEL_RETRY_BASE_MS",
-        "NANOCLAW_MODEL_RETRY_ATTEMPTS",
-        "NANOCLAW_QUESTION_TIMEOUT_MS",
-        "NANOCLAW_SYSTEM_TIMEOUT_MS",
-        "NANOCLAW_CLAUDE_BIN",
-        "RUST_LOG",
-    ] {
+    for key in var::PASSTHROUGH {
         if let Some(v) = host.settings.get(key) {
             env.push((key.to_string(), v));
         }
@@ -425,11 +412,11 @@ fn agent_env(
     let mcp = &cc.mcp_servers;
     let mut env = vec![];
     if let Some(m) = &cc.model {
-        env.push(("NANOCLAW_MODEL".to_string(), m.clone()));
+        env.push((var::MODEL.to_string(), m.clone()));
     }
     match serde_json::from_str::<serde_json::Value>(mcp) {
         Ok(v) if v.as_object().is_some_and(|o| !o.is_empty()) => {
-            env.push(("NANOCLAW_MCP_SERVERS".to_string(), v.to_string()))
+            env.push((var::MCP_SERVERS.to_string(), v.to_string()))
         }
         Ok(_) => {}
         Err(e) => {

@@ -237,3 +237,92 @@ async fn relays_only_the_model_endpoints() {
     assert!(log.contains("/v1/files/file_123") || log.contains("v1/files/file_123"));
     assert!(!log.contains("REAL"), "a key in the log");
 }
+
+/// A fake provider that answers every call, recording `METHOD /path <credential header>`.
+async fn recording(seen: Arc<Mutex<Vec<String>>>) -> String {
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            let h = req.headers();
+            let cred = h
+                .get("x-api-key")
+                .map(|v| format!("x-api-key={}", v.to_str().unwrap()))
+                .or_else(|| {
+                    h.get("authorization")
+                        .map(|v| format!("authorization={}", v.to_str().unwrap()))
+                })
+                .unwrap_or_default();
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {} {cred}", req.method(), req.uri().path()));
+            "{}"
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Every row of the provider table that calls an API is served by the proxy: the runner's
+/// variables are in `runner_env`, each of its endpoints is relayed, and the credential setup
+/// stores for it is the one added upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_provider_of_the_table_is_relayed_with_the_credential_setup_stores() {
+    use nanoclaw_protocol::providers::PROVIDERS;
+    for row in PROVIDERS {
+        let Some(u) = row.upstream else {
+            assert!(
+                row.credentials.is_empty(),
+                "{} needs a key but no API",
+                row.name
+            );
+            continue;
+        };
+        let setup = row
+            .setup
+            .as_ref()
+            .expect("a provider with an API has a setup step");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let base = recording(seen.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let home = nanoclaw_protocol::Home::new(dir.path());
+        let secret = format!("REAL-{}", row.name);
+        std::fs::write(home.env_file(), format!("{}={secret}\n", setup.key)).unwrap();
+        std::fs::write(
+            home.config_file(),
+            format!("{} = \"{base}\"\n", u.base_url_var),
+        )
+        .unwrap();
+        let settings = Settings::load(&home).unwrap();
+        let proxy = Proxy::start(&settings, None, "127.0.0.1").await.unwrap();
+        let env: std::collections::HashMap<_, _> = proxy.runner_env("sess-a").into_iter().collect();
+        let (url, token) = (&env[u.base_url_var], &env[u.key_var]);
+        assert!(url.ends_with(&format!("/s/sess-a/{}", u.route)), "{url}");
+        let (name, value) = u
+            .credentials
+            .iter()
+            .find(|(k, _)| *k == setup.key)
+            .map(|(_, auth)| auth.header(&secret))
+            .expect("the proxy sends the key setup stores");
+        let client = reqwest::Client::new();
+        for (method, path) in u.endpoints {
+            let status = client
+                .request(method.parse().unwrap(), format!("{url}/{path}"))
+                .header("x-api-key", token)
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200, "{} {method} {path}", row.name);
+            assert!(nanoclaw_host::credentials::allowed(u.route, method, path));
+        }
+        let want: Vec<String> = u
+            .endpoints
+            .iter()
+            .map(|(m, p)| format!("{m} /{p} {name}={value}"))
+            .collect();
+        assert_eq!(*seen.lock().unwrap(), want, "{}", row.name);
+    }
+}

@@ -47,20 +47,38 @@ const MAX_DEPTH: usize = 128;
 pub enum Error {
     /// A component is a symbolic link (followed by nothing here, also when dangling).
     #[error("{path}: is a symbolic link")]
-    Link { path: PathBuf },
+    Link {
+        /// The path up to the link.
+        path: PathBuf,
+    },
     /// Not a regular file (a FIFO, device, socket or directory).
     #[error("{path}: not a regular file ({kind})")]
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead ("FIFO", "directory", …).
+        kind: &'static str,
+    },
     /// Over the caller's size cap.
     #[error("{path}: over the {cap}-byte limit")]
-    TooLarge { path: PathBuf, cap: u64 },
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap it exceeds, in bytes.
+        cap: u64,
+    },
     /// Absolute, `..`, or otherwise not a path below the root.
     #[error("{path}: not a path beneath its root")]
-    Escapes { path: PathBuf },
+    Escapes {
+        /// The path as given.
+        path: PathBuf,
+    },
     /// Any other failure of the underlying call.
     #[error("{path}: {source}")]
     Io {
+        /// The path the call was about.
         path: PathBuf,
+        /// The call's error.
         #[source]
         source: std::io::Error,
     },
@@ -83,6 +101,7 @@ impl Error {
     }
 }
 
+/// Result alias of this module.
 pub type Result<T> = std::result::Result<T, Error>;
 
 fn io(path: &Path, e: impl Into<std::io::Error>) -> Error {
@@ -135,6 +154,7 @@ fn components(rel: &Path) -> Result<Vec<&OsStr>> {
 /// A file opened beneath a root: regular, within its cap when opened.
 #[derive(Debug)]
 pub struct Opened {
+    /// The open file (read-only, O_NONBLOCK).
     pub file: File,
     /// Its size when opened.
     pub len: u64,

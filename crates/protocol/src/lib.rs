@@ -2,12 +2,18 @@
 //!
 //! Host and runner talk exclusively through two SQLite files per session (DESIGN §4):
 //! `inbound.db` (host writes, runner reads) and `outbound.db` (runner writes, host reads).
-//! This crate owns their schemas, the folder layout, seq parity and the typed content.
+//! This crate owns their schemas, the folder layout, seq parity and the typed content, and
+//! every other contract the two sides must agree on: the runner's environment (`env`), the
+//! provider table (`providers`), package-name rules (`packages`) and the reading of `TZ`
+//! (`time::parse_tz`).
 
 pub mod beneath;
 pub mod content;
+pub mod env;
 pub mod names;
+pub mod packages;
 pub mod paths;
+pub mod providers;
 pub mod schema;
 pub mod seq;
 pub mod time;

@@ -1,4 +1,6 @@
-//! Providers behind one trait, chosen by name. Register new ones in [`by_name`].
+//! Providers behind one trait, chosen by name. The names, their credentials and the APIs the
+//! credential proxy relays for them are the table `nanoclaw_protocol::providers::PROVIDERS`;
+//! a new provider is a row there and its constructor in [`by_name`].
 
 pub mod anthropic;
 pub mod claude;
@@ -59,7 +61,8 @@ pub trait Provider: Send {
     }
 }
 
-/// The provider registry.
+/// Constructs the provider of a table row (`nanoclaw_protocol::providers`); every row has an
+/// arm here (tested), a name outside the table is refused with the table's list.
 pub fn by_name(name: &str, cfg: &Config, tools: Arc<Toolbox>) -> anyhow::Result<Box<dyn Provider>> {
     Ok(match name {
         "mock" => Box::new(mock::Mock),
@@ -70,8 +73,6 @@ pub fn by_name(name: &str, cfg: &Config, tools: Arc<Toolbox>) -> anyhow::Result<
             tools,
         )),
         "openai" => Box::new(native::Native::new(openai::OpenAi::new(cfg), cfg, tools)),
-        other => {
-            anyhow::bail!("unknown provider {other:?} (available: anthropic, openai, claude, mock)")
-        }
+        other => anyhow::bail!(nanoclaw_protocol::providers::unknown(other)),
     })
 }

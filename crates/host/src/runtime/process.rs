@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nanoclaw_protocol::env as var;
 use tokio::process::{Child, Command};
 
 use super::sandbox::{self, Sandbox};
@@ -169,11 +170,11 @@ impl Runtime for ProcessRuntime {
                 std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
             )
             .env("HOME", &spec.agent_dir)
-            .env("NANOCLAW_WORKSPACE", &spec.session_dir)
-            .env("NANOCLAW_AGENT_DIR", &spec.agent_dir)
-            .env("NANOCLAW_GLOBAL_DIR", &spec.global_dir)
-            .env("NANOCLAW_EXIT_WITH_PARENT", "1")
-            .env("NANOCLAW_SKILLS_DIR", &spec.skills_dir)
+            .env(var::WORKSPACE, &spec.session_dir)
+            .env(var::AGENT_DIR, &spec.agent_dir)
+            .env(var::GLOBAL_DIR, &spec.global_dir)
+            .env(var::EXIT_WITH_PARENT, "1")
+            .env(var::SKILLS_DIR, &spec.skills_dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.agent_dir)
             .stdin(Stdio::null())

@@ -250,7 +250,11 @@ pub fn args(
         }
     }
     ro(&mut a, agent_bin);
-    if let Some((_, claude)) = spec.env.iter().find(|(k, _)| k == "NANOCLAW_CLAUDE_BIN") {
+    if let Some((_, claude)) = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == nanoclaw_protocol::env::CLAUDE_BIN)
+    {
         let p = Path::new(claude);
         if p.is_absolute() && p.exists() && !p.starts_with(&home_root) {
             ro(&mut a, p);
