@@ -32,6 +32,8 @@ fn docker_home() -> TestHome {
     TestHome::new()
         .env("NANOCLAW_RUNTIME", "docker")
         .env("ANTHROPIC_API_KEY", "sk-ant-test-SECRET-4242")
+        // A key alone would pick a real model provider (as NanoClaw v2 does).
+        .env("NANOCLAW_PROVIDER", "mock")
 }
 
 fn containers_of(session: &str) -> Vec<String> {

@@ -60,17 +60,40 @@ impl Settings {
     }
 
     /// The provider of a session nobody chose one for: `NANOCLAW_PROVIDER`, else NanoClaw v2's
-    /// default (`claude`, Claude Code) when a Claude credential is configured, else `mock`, so
-    /// a fresh clone with no key still answers.
+    /// default (`claude`, Claude Code) when a Claude credential is configured and the CLI is
+    /// there, else `anthropic` (our own loop) for an Anthropic key without the CLI, else
+    /// `mock`, so a fresh clone with no key still answers.
     pub fn default_provider(&self) -> String {
         use nanoclaw_protocol::providers::{self, FALLBACK, V2_DEFAULT};
         if let Some(p) = self.get(nanoclaw_protocol::env::PROVIDER) {
             return p;
         }
-        let claude = providers::get(V2_DEFAULT)
-            .and_then(|p| p.credential_found(|k| self.secret(k)))
-            .is_some();
-        if claude { V2_DEFAULT } else { FALLBACK }.into()
+        let has_key = |name: &str| {
+            providers::get(name)
+                .and_then(|p| p.credential_found(|k| self.secret(k)))
+                .is_some()
+        };
+        if has_key(V2_DEFAULT) && self.claude_cli().is_some() {
+            return V2_DEFAULT.into();
+        }
+        // A Claude key without Claude Code: the same model through our native loop.
+        if has_key("anthropic") {
+            return "anthropic".into();
+        }
+        FALLBACK.into()
+    }
+
+    /// The Claude Code CLI the runner would start: `NANOCLAW_CLAUDE_BIN`, else `claude` on
+    /// `PATH`.
+    pub fn claude_cli(&self) -> Option<std::path::PathBuf> {
+        if let Some(p) = self.get(nanoclaw_protocol::env::CLAUDE_BIN) {
+            return Some(p.into());
+        }
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("claude"))
+                .find(|f| f.is_file())
+        })
     }
 
     /// A numeric setting; an unparsable value is reported once and the default used.
@@ -127,6 +150,42 @@ fn read_env_file(path: &Path) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_provider_follows_the_key_and_the_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = nanoclaw_protocol::Home::new(dir.path());
+        let load = |env: &str, toml: &str| {
+            std::fs::write(home.env_file(), env).unwrap();
+            std::fs::write(home.config_file(), toml).unwrap();
+            Settings::load(&home).unwrap()
+        };
+        if std::env::var_os("NANOCLAW_PROVIDER").is_some() {
+            return; // the environment decides; nothing to check here
+        }
+        assert_eq!(load("", "").default_provider(), "mock");
+        let claude = load(
+            "ANTHROPIC_API_KEY=sk-ant-x\n",
+            "NANOCLAW_CLAUDE_BIN = \"/opt/claude/bin/claude\"\n",
+        );
+        assert_eq!(claude.default_provider(), "claude");
+        let oauth = load(
+            "CLAUDE_CODE_OAUTH_TOKEN=tok\n",
+            "NANOCLAW_CLAUDE_BIN = \"/opt/claude/bin/claude\"\n",
+        );
+        assert_eq!(oauth.default_provider(), "claude");
+        if std::env::var_os("NANOCLAW_CLAUDE_BIN").is_none() {
+            let no_cli = load("ANTHROPIC_API_KEY=sk-ant-x\n", "");
+            if no_cli.claude_cli().is_none() {
+                assert_eq!(no_cli.default_provider(), "anthropic");
+            }
+        }
+        let chosen = load(
+            "ANTHROPIC_API_KEY=sk-ant-x\n",
+            "NANOCLAW_PROVIDER = \"openai\"\n",
+        );
+        assert_eq!(chosen.default_provider(), "openai");
+    }
 
     #[test]
     fn env_file_and_toml() {
