@@ -61,15 +61,7 @@ fn an_agent_shared_session_knows_which_chat_spoke_and_what_a_reply_answers() {
     assert_eq!(tg.replies_to(-100).len(), 1, "B's answer did not go to A");
 
     // A reply to an old message reaches the model with the quoted text.
-    tg.reply(
-        -100,
-        "supergroup",
-        42,
-        "and this?",
-        7,
-        "Bob",
-        "the old words",
-    );
+    tg.reply(-100, 42, "and this?", 7, "Bob", "the old words");
     let seen = eventually(std::time::Duration::from_secs(30), || {
         model
             .received()

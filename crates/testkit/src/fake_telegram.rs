@@ -215,17 +215,18 @@ impl FakeTelegram {
     }
 
     /// Queues a reply to an earlier message (id `to`, by `to_name`, saying `to_text`), as
-    /// Telegram sends it: the original rides along in `reply_to_message`.
+    /// Telegram sends it: the original rides along in `reply_to_message`. A negative chat id
+    /// is a supergroup, a positive one a DM.
     pub fn reply(
         &self,
         chat: i64,
-        chat_type: &str,
         from: i64,
         text: &str,
         to: i64,
         to_name: &str,
         to_text: &str,
     ) -> i64 {
+        let chat_type = if chat < 0 { "supergroup" } else { "private" };
         let mut msg = self.text_message(chat, chat_type, from, text, None);
         msg["reply_to_message"] = json!({
             "message_id": to,
