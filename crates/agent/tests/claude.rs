@@ -6,21 +6,6 @@ mod support;
 
 use support::Ws;
 
-fn cfg(ws: &Ws, log: &std::path::Path) -> nanoclaw_agent::Config {
-    let fake = nanoclaw_testkit::bin("fake-claude");
-    assert!(
-        fake.exists(),
-        "{} missing: run the suite with `cargo test --workspace`",
-        fake.display()
-    );
-    let mut c = ws.cfg("claude");
-    c.claude_bin = fake;
-    c.self_bin = env!("CARGO_BIN_EXE_nanoclaw-agent").into();
-    // The fake inherits the environment; tell it where to log its argv.
-    std::env::set_var("FAKE_CLAUDE_LOG", log);
-    c
-}
-
 #[tokio::test]
 async fn claude_stream_json_with_mcp_tool_and_resume() {
     let ws = Ws::new();
@@ -28,7 +13,7 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
     // The MCP server process finds the session through the environment, like in a container.
     std::env::set_var("NANOCLAW_WORKSPACE", ws.path());
     std::env::set_var("NANOCLAW_AGENT_DIR", ws.agent());
-    let mut r = ws.runner(cfg(&ws, &log));
+    let mut r = ws.runner(ws.claude_cfg(&log));
     ws.chat("hello claude");
     assert!(r.poll_once().await.unwrap());
     let out = ws.out();

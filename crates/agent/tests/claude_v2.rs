@@ -8,20 +8,6 @@ mod support;
 use rusqlite::OptionalExtension;
 use support::Ws;
 
-fn cfg(ws: &Ws, log: &std::path::Path) -> nanoclaw_agent::Config {
-    let fake = nanoclaw_testkit::bin("fake-claude");
-    assert!(
-        fake.exists(),
-        "{} missing: run the suite with `cargo test --workspace`",
-        fake.display()
-    );
-    let mut c = ws.cfg("claude");
-    c.claude_bin = fake;
-    c.self_bin = env!("CARGO_BIN_EXE_nanoclaw-agent").into();
-    std::env::set_var("FAKE_CLAUDE_LOG", log);
-    c
-}
-
 fn resumed(log: &std::path::Path) -> Vec<Option<String>> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -53,7 +39,7 @@ async fn claude_resumes_v2s_continuation_and_adopts_legacy_keys() {
     let log = ws.path().join("argv.jsonl");
     std::env::set_var("NANOCLAW_WORKSPACE", ws.path());
     std::env::set_var("NANOCLAW_AGENT_DIR", ws.agent());
-    let mut r = ws.runner(cfg(&ws, &log));
+    let mut r = ws.runner(ws.claude_cfg(&log));
     assert!(r.poll_once().await.unwrap());
     assert_eq!(resumed(&log), vec![Some(fx.continuation.clone())]);
     assert!(
@@ -105,7 +91,7 @@ async fn claude_resumes_v2s_continuation_and_adopts_legacy_keys() {
     let log2 = ws2.path().join("argv.jsonl");
     std::env::set_var("NANOCLAW_WORKSPACE", ws2.path());
     std::env::set_var("NANOCLAW_AGENT_DIR", ws2.agent());
-    let mut r2 = ws2.runner(cfg(&ws2, &log2));
+    let mut r2 = ws2.runner(ws2.claude_cfg(&log2));
     ws2.outbound()
         .execute_batch(
             "INSERT INTO session_state(key, value, updated_at) VALUES

@@ -17,9 +17,7 @@ fn an_agent_shared_session_knows_which_chat_spoke_and_what_a_reply_answers() {
         .env("NANOCLAW_PROVIDER", "anthropic")
         .env("ANTHROPIC_BASE_URL", &model.anthropic_url())
         .env("ANTHROPIC_API_KEY", "sk-ant-test")
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", tg.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+        .telegram(&tg);
     let _host = home.start_host(&[]);
     for chat in [-100, -200] {
         home.wire_telegram(chat, true, "public", "pattern", "agent-shared");

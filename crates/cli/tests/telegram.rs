@@ -10,10 +10,7 @@ const TOKEN: &str = "123456:TEST-token";
 
 fn setup() -> (FakeTelegram, TestHome) {
     let fake = FakeTelegram::start(TOKEN);
-    let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let home = TestHome::new().telegram(&fake);
     (fake, home)
 }
 
@@ -320,9 +317,7 @@ fn edits_and_reactions_follow_telegram_rules() {
     let fake = FakeTelegram::start(TOKEN);
     // Slow retries: a refusal that was retried would take a minute to fail.
     let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .telegram(&fake)
         .env("NANOCLAW_SEND_RETRY_BASE_MS", "4000");
     let _host = start(&home);
     wire(&home, 555, false, "mention", "shared");
@@ -609,9 +604,7 @@ fn numbered_text_reply_answers_a_question() {
 fn an_expired_question_is_closed_and_a_late_press_refused() {
     let fake = FakeTelegram::start(TOKEN);
     let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .telegram(&fake)
         .env("NANOCLAW_QUESTION_TTL_MS", "1500")
         .env("NANOCLAW_SWEEP_INTERVAL_MS", "300");
     let _host = start(&home);

@@ -30,9 +30,7 @@ fn ctl_list(home: &TestHome, res: &str) -> Vec<Value> {
 fn a_v2_install_is_served_unchanged() {
     let fake = FakeTelegram::start(TOKEN);
     let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1")
+        .telegram(&fake)
         .env("NANOCLAW_CLAUDE_BIN", bin("fake-claude").to_str().unwrap());
     v2::build(home.path());
     let central = home.path().join("data/v2.db");

@@ -311,10 +311,7 @@ fn v2_edits_and_reactions_reach_the_right_telegram_messages() {
     use nanoclaw_testkit::fake_telegram::FakeTelegram;
     const TOKEN: &str = "123:v2-edits";
     let fake = FakeTelegram::start(TOKEN);
-    let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let home = TestHome::new().telegram(&fake);
     let _host = home.start_host(&[]);
     home.wire_telegram(555, false, "public", "mention", "shared");
     fake.message(555, "private", 42, "hello", None);

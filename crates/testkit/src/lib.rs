@@ -56,6 +56,13 @@ impl TestHome {
         self
     }
 
+    /// Points this home's Telegram channel at a fake Bot API (its token, its URL, a 1 s poll).
+    pub fn telegram(self, fake: &fake_telegram::FakeTelegram) -> Self {
+        self.env("TELEGRAM_BOT_TOKEN", fake.token())
+            .env("TELEGRAM_API_URL", fake.url())
+            .env("TELEGRAM_POLL_TIMEOUT", "1")
+    }
+
     /// The home path.
     pub fn path(&self) -> &Path {
         self.dir.path()

@@ -47,6 +47,22 @@ impl Ws {
     pub fn agent(&self) -> PathBuf {
         self.dir.path().join("agent")
     }
+    /// The `claude` provider against testkit's stream-json fake, which logs its argv to `log`
+    /// (process-wide environment: each test binary that uses it runs alone in its process).
+    pub fn claude_cfg(&self, log: &Path) -> Config {
+        let fake = nanoclaw_testkit::bin("fake-claude");
+        assert!(
+            fake.exists(),
+            "{} missing: run the suite with `cargo test --workspace`",
+            fake.display()
+        );
+        let mut c = self.cfg("claude");
+        c.claude_bin = fake;
+        c.self_bin = env!("CARGO_BIN_EXE_nanoclaw-agent").into();
+        // The fake inherits the environment; tell it where to log its argv.
+        std::env::set_var("FAKE_CLAUDE_LOG", log);
+        c
+    }
     pub fn cfg(&self, provider: &str) -> Config {
         let mut c = Config::from_env();
         c.workspace = self.path().to_path_buf();

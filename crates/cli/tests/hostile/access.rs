@@ -20,10 +20,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn setup(rt: Rt) -> (FakeTelegram, TestHome) {
     let fake = FakeTelegram::start(TOKEN);
-    let home = runtime_home(rt)
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let home = runtime_home(rt).telegram(&fake);
     (fake, home)
 }
 

@@ -452,10 +452,7 @@ fn an_unroutable_update_is_skipped_not_retried_forever() {
     use nanoclaw_testkit::fake_telegram::FakeTelegram;
     const TOKEN: &str = "123456:TEST-token";
     let fake = FakeTelegram::start(TOKEN);
-    let home = TestHome::new()
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let home = TestHome::new().telegram(&fake);
     let _host = home.start_host(&[]);
     // The main agent exists once the terminal has talked to it.
     assert_eq!(say(&home, None, "hi"), "echo: hi");

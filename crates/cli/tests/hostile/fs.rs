@@ -28,10 +28,7 @@ fn telegram_home(
     extra: &[(&str, &str)],
 ) -> (FakeTelegram, TestHome, nanoclaw_testkit::HostProc, PathBuf) {
     let fake = FakeTelegram::start(TOKEN);
-    let mut home = support::home(rt, model)
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", fake.url())
-        .env("TELEGRAM_POLL_TIMEOUT", "1");
+    let mut home = support::home(rt, model).telegram(&fake);
     for (k, v) in extra {
         home = home.env(k, v);
     }
