@@ -618,17 +618,8 @@ mod tests {
                 answers.push('\n');
             }
             answers.push_str("\n\n");
-            let mut input = answers.as_bytes();
-            let mut out = Vec::new();
-            let plan = interactive(
-                &mut Prompter {
-                    input: &mut input,
-                    out: &mut out,
-                    hide: false,
-                },
-                false,
-            )
-            .unwrap_or_else(|e| panic!("wizard for {}: {e}", row.name));
+            let (plan, out) = wizard(&answers);
+            let plan = plan.unwrap_or_else(|e| panic!("wizard for {}: {e}", row.name));
             assert_eq!(plan.provider, row.name);
             assert_eq!(
                 plan.secrets,
@@ -637,7 +628,7 @@ mod tests {
                     .map(|s| (s.key.to_string(), "sk-2".to_string()))
                     .collect::<Vec<_>>()
             );
-            assert!(!String::from_utf8(out).unwrap().contains("try again"));
+            assert!(!out.contains("try again"));
         }
         let a = Args {
             provider: Some("gpt".into()),
@@ -675,7 +666,21 @@ mod tests {
 
     #[test]
     fn interactive_asks_again_on_bad_answers() {
-        let answers = "process\nopenai\nftp://nope\nhttp://localhost:11434/v1\n\nllama3\nBob\n\n";
+        let (plan, out) =
+            wizard("process\nopenai\nftp://nope\nhttp://localhost:11434/v1\n\nllama3\nBob\n\n");
+        let plan = plan.unwrap();
+        assert_eq!(plan.provider, "openai");
+        assert_eq!(
+            plan.openai_base_url.as_deref(),
+            Some("http://localhost:11434/v1")
+        );
+        assert_eq!(plan.model.as_deref(), Some("llama3"));
+        assert_eq!(plan.assistant_name, "Bob");
+        assert!(out.contains("try again"));
+    }
+
+    /// The wizard fed `answers`, with what it printed.
+    fn wizard(answers: &str) -> (std::io::Result<Plan>, String) {
         let mut input = answers.as_bytes();
         let mut out = Vec::new();
         let plan = interactive(
@@ -685,15 +690,7 @@ mod tests {
                 hide: false,
             },
             false,
-        )
-        .unwrap();
-        assert_eq!(plan.provider, "openai");
-        assert_eq!(
-            plan.openai_base_url.as_deref(),
-            Some("http://localhost:11434/v1")
         );
-        assert_eq!(plan.model.as_deref(), Some("llama3"));
-        assert_eq!(plan.assistant_name, "Bob");
-        assert!(String::from_utf8(out).unwrap().contains("try again"));
+        (plan, String::from_utf8(out).unwrap())
     }
 }

@@ -577,9 +577,7 @@ impl Host {
                 };
                 std::fs::create_dir_all(home.group_dir(&ag.folder)?)?;
                 let mg = db::messaging_groups::create(&tx, channels::cli::CHANNEL, &pid, Some("terminal"), false, "strict")?;
-                let mut w = db::wirings::NewWiring::new(&mg.id, &ag.id);
-                w.engage_mode = "pattern";
-                w.engage_pattern = Some(".");
+                let w = db::wirings::NewWiring::every_message(&mg.id, &ag.id);
                 db::wirings::create(&tx, &w)?;
                 db::users::ensure(&tx, "cli:local", "cli", Some("terminal"))?;
                 db::users::grant(&tx, "cli:local", "owner", None, None)?;

@@ -150,9 +150,7 @@ pub fn try_pair(c: &Connection, ev: &InboundEvent, mg: &str, user: &str) -> anyh
             .iter()
             .all(|w| w.agent_group_id != main.id)
         {
-            let mut w = db::wirings::NewWiring::new(mg, &main.id);
-            w.engage_mode = "pattern";
-            w.engage_pattern = Some(".");
+            let w = db::wirings::NewWiring::every_message(mg, &main.id);
             db::wirings::create(c, &w)?;
         }
         c.execute(

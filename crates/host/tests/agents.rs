@@ -64,9 +64,7 @@ async fn ask_another_agent_and_get_the_answer_back() {
             let b = db::agent_groups::create(c, "Helper", "helper")?;
             let s = db::agent_groups::create(c, "Stranger", "stranger")?;
             let mg = db::messaging_groups::create(c, "test", "chat-a", None, false, "public")?;
-            let mut w = NewWiring::new(&mg.id, &a.id);
-            w.engage_mode = "pattern";
-            w.engage_pattern = Some(".");
+            let w = NewWiring::every_message(&mg.id, &a.id);
             db::wirings::create(c, &w)?;
             c.execute(
                 "INSERT INTO agent_destinations(agent_group_id, local_name, target_type, target_id, created_at)

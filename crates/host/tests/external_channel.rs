@@ -60,9 +60,7 @@ async fn a_channel_from_outside_the_host_crate_plugs_in() {
     h.db.call(|c| {
         let ag = db::agent_groups::create(c, "Loop agent", "loop-agent")?;
         let mg = db::messaging_groups::create(c, "loop", "loop:1", None, false, "public")?;
-        let mut w = NewWiring::new(&mg.id, &ag.id);
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
+        let w = NewWiring::every_message(&mg.id, &ag.id);
         db::wirings::create(c, &w)
     })
     .await

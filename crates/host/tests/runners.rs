@@ -26,9 +26,7 @@ async fn cap_queues_extra_sessions_and_runs_them_when_a_slot_frees() {
         h.db.call(move |c| {
             let ag = db::agent_groups::create(c, &format!("agent {i}"), &format!("agent-{i}"))?;
             let mg = db::messaging_groups::create(c, "test", &chat, None, false, "public")?;
-            let mut w = NewWiring::new(&mg.id, &ag.id);
-            w.engage_mode = "pattern";
-            w.engage_pattern = Some(".");
+            let w = NewWiring::every_message(&mg.id, &ag.id);
             db::wirings::create(c, &w)
         })
         .await

@@ -91,6 +91,15 @@ impl<'a> NewWiring<'a> {
             priority: 0,
         }
     }
+
+    /// Engages on every message (pattern `.`), the other defaults as [`NewWiring::new`].
+    pub fn every_message(messaging_group_id: &'a str, agent_group_id: &'a str) -> Self {
+        Self {
+            engage_mode: "pattern",
+            engage_pattern: Some("."),
+            ..Self::new(messaging_group_id, agent_group_id)
+        }
+    }
 }
 
 /// Creates a wiring and, in the same transaction, the agent's destination for the chat.
