@@ -117,7 +117,11 @@ fn configure(conn: &Connection) -> Result<()> {
 
 fn ensure_tables(conn: &Connection, tables: &[(&str, Columns)], indexes: &str) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "DELETE")?;
-    let tx = conn.unchecked_transaction()?;
+    // IMMEDIATE: the write lock first. A deferred transaction that read the schema and then
+    // must write (a folder v2 or an older release made) cannot wait for the lock: SQLite
+    // refuses the upgrade at once when another writer is committing (SQLITE_BUSY without the
+    // busy handler), which failed a runner start beside the host's first sweep.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     for (table, cols) in tables {
         let existing: Vec<String> = {
             let mut st = tx.prepare(&format!("PRAGMA table_info({table})"))?;
@@ -379,6 +383,42 @@ pub fn change_counter(path: &Path) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Upgrading the schema of a folder another release made waits for a writer that is
+    /// committing, instead of failing at once (a deferred transaction that read first is
+    /// refused the write lock without the busy handler).
+    #[test]
+    fn a_schema_upgrade_waits_for_a_committing_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbound.db");
+        let a = Connection::open(&path).unwrap();
+        a.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        a.execute_batch(include_str!(
+            "../../testkit/fixtures/v2.0.64/session_inbound.sql"
+        ))
+        .unwrap();
+        a.execute_batch("BEGIN IMMEDIATE; INSERT INTO messages_in(id, seq, kind, timestamp, content) VALUES ('x', 2, 'chat', 't', '{}');")
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            rx.recv().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            a.execute_batch("COMMIT").unwrap();
+        });
+        let b = Connection::open(&path).unwrap();
+        configure(&b).unwrap();
+        tx.send(()).unwrap();
+        ensure_inbound(&b).expect("the upgrade waited for the writer");
+        holder.join().unwrap();
+        let has_index: bool = b
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'idx_messages_in_status')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(has_index);
+    }
 
     #[test]
     fn creates_upgrades_and_counts_changes() {
