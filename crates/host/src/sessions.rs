@@ -141,6 +141,10 @@ pub fn write_inbound(dir: &Path, rows: &[NewInbound]) -> anyhow::Result<Vec<(Str
             0
         }
     };
+    // Detached before the write: BEGIN IMMEDIATE would hold a read transaction on the attached
+    // (read-only) outbound.db until commit, and a runner committing there while reading
+    // inbound.db would wait on us as we wait on it, until both time out ("database is locked").
+    let _ = c.execute_batch("DETACH DATABASE ob");
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut max = seq::max_seq(&tx, "main.messages_in")?.max(max_out);
     let now = nanoclaw_protocol::time::now();
