@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use nanoclaw_host::{config::Settings, runtime::docker};
+use nanoclaw_host::{config::Settings, runners::runtime::docker};
 use nanoclaw_protocol::Home;
 
 /// One check's verdict.
@@ -55,8 +55,9 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
         ));
     }
     if wanted.as_deref() != Some("docker") {
-        let cfg = nanoclaw_host::runtime::sandbox::Config::from_settings(&settings);
-        let sb = crate::run::runtime()?.block_on(nanoclaw_host::runtime::sandbox::probe(&cfg));
+        let cfg = nanoclaw_host::runners::runtime::sandbox::Config::from_settings(&settings);
+        let sb =
+            crate::run::runtime()?.block_on(nanoclaw_host::runners::runtime::sandbox::probe(&cfg));
         let docker_first = wanted.is_none() && matches!(engine, Ok(true));
         checks.push((
             "sandbox",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use nanoclaw_host::{image, runtime::docker};
+use nanoclaw_host::runners::{image, runtime::docker};
 
 /// Options of `image build`.
 pub struct BuildArgs {

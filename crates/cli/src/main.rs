@@ -157,21 +157,21 @@ fn resolve_home(flag: Option<PathBuf>) -> anyhow::Result<Home> {
 fn pair(home: Home, channel: &str) -> anyhow::Result<ExitCode> {
     nanoclaw_protocol::names::validate(channel)?;
     let db = nanoclaw_host::db::Db::open(&home.central_db())?;
-    let code = db.with(|c| nanoclaw_host::pairing::issue(c, channel))?;
+    let code = db.with(|c| nanoclaw_host::access::pairing::issue(c, channel))?;
     println!("{code}");
     eprintln!(
         "Send this code to your bot in a direct message on {channel} within {} minutes: the sender becomes the owner. \
          {} wrong codes lock a sender out and {} from anyone burn the code (run `nanoclaw pair {channel}` again then).",
-        nanoclaw_host::pairing::VALID_MINUTES,
-        nanoclaw_host::pairing::MAX_TRIES_PER_SENDER,
-        nanoclaw_host::pairing::MAX_TRIES_PER_CODE
+        nanoclaw_host::access::pairing::VALID_MINUTES,
+        nanoclaw_host::access::pairing::MAX_TRIES_PER_SENDER,
+        nanoclaw_host::access::pairing::MAX_TRIES_PER_CODE
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `nanoclaw gc`: one retention pass now (the host also runs one daily).
 fn gc(home: Home, dry_run: bool) -> anyhow::Result<ExitCode> {
-    use nanoclaw_host::gc;
+    use nanoclaw_host::sweep::gc;
     if !home.central_db().exists() {
         println!("nothing to remove (no home yet)");
         return Ok(ExitCode::SUCCESS);

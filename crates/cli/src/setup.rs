@@ -446,7 +446,13 @@ pub fn apply(home: &Home, plan: &Plan) -> anyhow::Result<()> {
 
 fn engine_reachable() -> bool {
     crate::run::runtime()
-        .map(|rt| rt.block_on(async { nanoclaw_host::runtime::docker::connect().await.is_ok() }))
+        .map(|rt| {
+            rt.block_on(async {
+                nanoclaw_host::runners::runtime::docker::connect()
+                    .await
+                    .is_ok()
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -489,7 +495,7 @@ pub fn setup(home: Home, args: Args) -> anyhow::Result<ExitCode> {
     let mut pairing = None;
     if plan.telegram {
         let db = nanoclaw_host::db::Db::open(&home.central_db())?;
-        pairing = Some(db.with(|c| nanoclaw_host::pairing::issue(c, "telegram"))?);
+        pairing = Some(db.with(|c| nanoclaw_host::access::pairing::issue(c, "telegram"))?);
     }
     println!("\n✓ Setup saved in {}", home.root().display());
     println!(

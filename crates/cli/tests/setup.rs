@@ -123,7 +123,7 @@ fn non_interactive_with_flags() {
     assert!(
         code.split('-').all(|g| g.len() == 4
             && g.bytes()
-                .all(|b| nanoclaw_host::pairing::ALPHABET.contains(&b))),
+                .all(|b| nanoclaw_host::access::pairing::ALPHABET.contains(&b))),
         "{code}"
     );
 }

@@ -29,7 +29,7 @@ pub async fn handle(
         "update_task" => update_task(host, sess, payload).await,
         "create_agent" => create_agent(host, sess, payload).await,
         "install_packages" | "add_mcp_server" | "request_rebuild" => {
-            crate::approvals::request(host, sess, action, payload)
+            crate::access::approvals::request(host, sess, action, payload)
                 .await
                 .map(|r| Reply::Pending(json!(r)))
         }
@@ -108,12 +108,13 @@ async fn schedule(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) -> 
         (Some(at), cron) => {
             // A first run and a cron together: the first run is `at`, the rest by the cron.
             if let Some(c) = &cron {
-                crate::scheduling::next_occurrence(c, tz, now, now).map_err(|e| e.to_string())?;
+                crate::sweep::scheduling::next_occurrence(c, tz, now, now)
+                    .map_err(|e| e.to_string())?;
             }
             (parse_at(&at, tz)?, cron)
         }
         (None, Some(cron)) => {
-            let next = crate::scheduling::next_occurrence(&cron, tz, now, now)
+            let next = crate::sweep::scheduling::next_occurrence(&cron, tz, now, now)
                 .map_err(|e| e.to_string())?;
             (next, Some(cron))
         }
@@ -229,7 +230,7 @@ async fn update_task(host: &Arc<Host>, sess: &db::sessions::Session, p: &Value) 
     let cron = field(&["cron", "recurrence"]);
     if let Some(Some(c)) = &cron {
         let now = Utc::now();
-        crate::scheduling::next_occurrence(c, tz, now, now).map_err(|e| e.to_string())?;
+        crate::sweep::scheduling::next_occurrence(c, tz, now, now).map_err(|e| e.to_string())?;
     }
     let script = field(&["script"]);
     let prompt = text(p, "prompt");

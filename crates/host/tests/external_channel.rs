@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nanoclaw_host::channels::{
     Capabilities, Channel, ChannelContext, InboundEvent, OutboundItem, Press, PressOutcome,
+    SendError,
 };
 use nanoclaw_host::db::{self, wirings::NewWiring};
 use nanoclaw_host::Host;
@@ -33,7 +34,7 @@ impl Channel for Loopback {
         let _ = self.ctx.set(ctx);
         Ok(())
     }
-    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
+    async fn send(&self, item: &OutboundItem) -> Result<Option<String>, SendError> {
         let text = nanoclaw_host::channels::text_of(&item.content).unwrap_or_default();
         let mut sent = self.sent.lock().unwrap();
         sent.push((item.platform_id.clone(), text));

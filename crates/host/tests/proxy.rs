@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::HeaderMap;
 use nanoclaw_host::config::Settings;
-use nanoclaw_host::credentials::Proxy;
+use nanoclaw_host::runners::credentials::Proxy;
 
 /// A fake Messages API: records request headers, answers with two SSE events 400 ms apart.
 async fn upstream(seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {
@@ -316,7 +316,9 @@ async fn every_provider_of_the_table_is_relayed_with_the_credential_setup_stores
                 .unwrap()
                 .status();
             assert_eq!(status, 200, "{} {method} {path}", row.name);
-            assert!(nanoclaw_host::credentials::allowed(u.route, method, path));
+            assert!(nanoclaw_host::runners::credentials::allowed(
+                u.route, method, path
+            ));
         }
         let want: Vec<String> = u
             .endpoints

@@ -102,13 +102,16 @@ impl Channel for CliChannel {
         Ok(())
     }
 
-    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
+    async fn send(&self, item: &OutboundItem) -> Result<Option<String>, super::SendError> {
         // The host already turned what the terminal cannot do into plain messages.
         let Some(text) = super::text_of(&item.content) else {
             return Ok(None);
         };
         if crate::failpoint_active("cli_send_error") {
-            anyhow::bail!("injected send failure (NANOCLAW_FAILPOINT=cli_send_error)");
+            return Err(anyhow::anyhow!(
+                "injected send failure (NANOCLAW_FAILPOINT=cli_send_error)"
+            )
+            .into());
         }
         let line = json!({
             "type": "reply",
@@ -130,7 +133,9 @@ impl Channel for CliChannel {
             f.write_all(b"\n")?;
             f.sync_data()
         })
-        .await??;
+        .await
+        .map_err(super::SendError::transient)?
+        .map_err(super::SendError::transient)?;
         self.with_sent(|s| s.insert(item.message_out_id.clone()));
         let _ = self.replies.send(line);
         Ok(Some(item.message_out_id.clone()))

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::InboundEvent;
-use crate::router::RouteOutcome;
+use crate::ingress::RouteOutcome;
 use crate::{db, Host, HostEvent};
 
 /// Routings of one platform update before it is recorded and skipped (see
 /// [`ChannelContext::give_up`]): a failure that repeats (one session's broken files) must not
 /// hold up every chat behind it.
-pub const ROUTE_ATTEMPTS: u32 = crate::router::ROUTE_ATTEMPTS;
+pub const ROUTE_ATTEMPTS: u32 = crate::ingress::ROUTE_ATTEMPTS;
 
 /// A button press as the adapter saw it. Everything in it came from the platform's client and
 /// is checked here: the card must be open, the press must come from the card's own chat and
@@ -75,12 +75,12 @@ impl ChannelContext {
     /// Records an event that failed to route [`ROUTE_ATTEMPTS`] times and skips it, so the
     /// updates behind it are served; the chat is told.
     pub async fn give_up(&self, ev: &InboundEvent, error: &anyhow::Error) {
-        crate::router::give_up(&self.host, ev, error).await
+        crate::ingress::give_up(&self.host, ev, error).await
     }
 
     /// Answers a question card from a button press, with every check a card needs.
     pub async fn press(&self, p: Press) -> PressOutcome {
-        let q = match crate::questions::get(&self.host, &p.question_id).await {
+        let q = match crate::access::questions::get(&self.host, &p.question_id).await {
             Ok(Some(q)) => q,
             Ok(None) => return PressOutcome::Gone,
             Err(e) => {
@@ -97,13 +97,15 @@ impl ChannelContext {
         }
         let sender = format!("{}:{}", self.channel, p.sender_handle);
         // Who may answer is checked in `questions::answer` (and logged there).
-        match crate::questions::answer(&self.host, &q, p.index, &sender, &p.sender_name).await {
+        match crate::access::questions::answer(&self.host, &q, p.index, &sender, &p.sender_name)
+            .await
+        {
             Ok((choice, _)) => PressOutcome::Answered {
                 title: q.title.clone(),
                 label: choice.label.clone(),
                 chosen: choice.chosen_text(),
             },
-            Err(crate::questions::AnswerError::NotAllowed(_)) => PressOutcome::NotAllowed,
+            Err(crate::access::questions::AnswerError::NotAllowed(_)) => PressOutcome::NotAllowed,
             Err(e) => {
                 tracing::debug!(error = %e, "button press not taken");
                 PressOutcome::NotTaken

@@ -154,12 +154,25 @@ pub fn text_of(content: &Outbound) -> Option<String> {
     }
 }
 
-/// A send the platform refused for good (bad request, blocked bot, disallowed emoji…): the
-/// host fails the row at once and tells the agent, instead of retrying what cannot succeed.
-/// Adapters return it inside their `anyhow::Error`.
+/// Why a send failed, which decides what the host does next.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+pub enum SendError {
+    /// The platform refused for good (bad request, blocked bot, disallowed emoji…): the host
+    /// fails the row at once and tells the agent, instead of retrying what cannot succeed.
+    #[error("{0}")]
+    Refused(String),
+    /// Anything that may succeed later (network, rate limit, the platform's 5xx): retried
+    /// with backoff up to the send attempts.
+    #[error(transparent)]
+    Transient(#[from] anyhow::Error),
+}
+
+impl SendError {
+    /// A transient failure from any error.
+    pub fn transient(e: impl Into<anyhow::Error>) -> Self {
+        Self::Transient(e.into())
+    }
+}
 
 /// After a crash: did a send that was in flight reach the platform?
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +203,7 @@ pub trait Channel: Send + Sync {
     /// until it succeeds (so it must not leave half a start behind); [`Fatal`] stops the host.
     async fn start(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()>;
     /// Sends one outbound item; returns the platform message id.
-    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>>;
+    async fn send(&self, item: &OutboundItem) -> Result<Option<String>, SendError>;
     /// Answers whether an in-flight send reached the platform.
     async fn reconcile(&self, _message_out_id: &str) -> Reconciled {
         Reconciled::Unknown

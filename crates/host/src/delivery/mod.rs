@@ -17,8 +17,10 @@ use crate::channels::{OutboundItem, Reconciled};
 use crate::db;
 use crate::{Host, HostEvent};
 
+pub mod agents;
 mod read;
 mod reconcile;
+mod retry;
 mod send;
 mod targets;
 mod write;

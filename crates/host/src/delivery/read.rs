@@ -403,7 +403,7 @@ pub(super) fn recurring_out(
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .or_else(|| time::parse(&first));
         let Some(last) = last else { continue };
-        match crate::scheduling::due_occurrence(&cron, tz, last, now) {
+        match crate::sweep::scheduling::due_occurrence(&cron, tz, last, now) {
             // Not sent yet (this pass sends it): only its next occurrence matters, so a timer
             // comes back for it.
             Ok((_, next)) if !sent_once => out.push((None, time::fmt(next))),

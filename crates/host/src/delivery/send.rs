@@ -155,9 +155,11 @@ pub(super) async fn deliver_one(
             }
             _ => return dropped(host, sess, row, "only messages can go to another agent").await,
         };
-        return match crate::agents::target(host, sess, row.in_reply_to.as_deref(), &pid).await? {
+        return match crate::delivery::agents::target(host, sess, row.in_reply_to.as_deref(), &pid)
+            .await?
+        {
             Some(t) => {
-                let id = crate::agents::deliver(host, sess, t, &text).await?;
+                let id = crate::delivery::agents::deliver(host, sess, t, &text).await?;
                 fate("delivered", Some(id), false)
             }
             None => {
@@ -235,7 +237,7 @@ pub(super) async fn deliver_one(
             options,
         } => (
             Outbound::AskQuestion {
-                question_id: crate::questions::new_id(),
+                question_id: crate::access::questions::new_id(),
                 title,
                 question,
                 options,
@@ -293,14 +295,14 @@ pub(super) async fn deliver_one(
             } = &item.content
             {
                 let shown = if question.is_empty() { title } else { question };
-                if let Err(e) = crate::questions::record(
+                if let Err(e) = crate::access::questions::record(
                     host,
-                    crate::questions::NewCard {
+                    crate::access::questions::NewCard {
                         id: question_id,
                         session_id: &sess.id,
                         message_out_id: &row.id,
                         agent_question_id: agent_question_id.as_deref(),
-                        kind: crate::questions::Kind::Question,
+                        kind: crate::access::questions::Kind::Question,
                         for_user: None,
                         question: shown,
                         options: &nanoclaw_protocol::content::QuestionOption::normalize_all(
@@ -319,7 +321,7 @@ pub(super) async fn deliver_one(
         }
         // A refusal the platform would repeat fails at once; anything else gets its retries.
         Err(e)
-            if e.downcast_ref::<crate::channels::Refused>().is_some()
+            if matches!(e, crate::channels::SendError::Refused(_))
                 || host.send_failed(&row.id) >= SEND_ATTEMPTS =>
         {
             tracing::error!(session = %sess.id, id = %row.id, error = %e, "send failed for the last time");

@@ -111,7 +111,7 @@ pub(super) fn write_phase(
             .or(Some(r.timestamp.as_str()))
             .and_then(time::parse)
             .unwrap_or(now);
-        match crate::scheduling::next_occurrence(&r.cron, tz, scheduled, now) {
+        match crate::sweep::scheduling::next_occurrence(&r.cron, tz, scheduled, now) {
             Ok(next) => {
                 let max =
                     nanoclaw_protocol::seq::max_seq(&tx, "main.messages_in")?.max(reads.max_out);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{TelegramChannel, MAX_TEXT};
-use crate::channels::{root_cause, Refused};
+use crate::channels::{root_cause, SendError};
 
 /// A Bot API failure, classified.
 #[derive(Debug, thiserror::Error)]
@@ -32,14 +32,16 @@ pub enum ApiError {
     Transport(String),
 }
 
-/// An API error as a send error: a refusal Telegram would repeat (4xx other than 429) is
-/// [`Refused`], so the host does not retry it.
-pub(super) fn send_error(e: ApiError) -> anyhow::Error {
-    match e {
-        ApiError::Api {
-            retryable: false, ..
-        } => anyhow::Error::new(Refused(e.to_string())),
-        other => anyhow::anyhow!("{other}"),
+impl From<ApiError> for SendError {
+    /// A refusal Telegram would repeat (4xx other than 429) is [`SendError::Refused`], so the
+    /// host does not retry it.
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Api {
+                retryable: false, ..
+            } => SendError::Refused(e.to_string()),
+            other => SendError::Transient(other.into()),
+        }
     }
 }
 

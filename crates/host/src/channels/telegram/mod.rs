@@ -103,7 +103,10 @@ impl Channel for TelegramChannel {
         Ok(())
     }
 
-    async fn send(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
+    async fn send(
+        &self,
+        item: &OutboundItem,
+    ) -> Result<Option<String>, crate::channels::SendError> {
         self.send_item(item).await
     }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 use nanoclaw_protocol::content::{CardView, Outbound, QuestionOption};
 use serde_json::{json, Value};
 
-use super::api::{send_error, ApiError};
+use super::api::ApiError;
 use super::callbacks::callback_data;
 use super::{TelegramChannel, MAX_CALLBACK_DATA, MAX_CAPTION, MAX_TEXT};
-use crate::channels::{text_of, OutFile, OutboundItem, Refused};
+use crate::channels::{text_of, OutFile, OutboundItem, SendError};
 
 /// The emoji as Telegram spells reactions: models write "❤️" (with the emoji variation
 /// selector), Telegram only knows "❤". Telegram itself decides which emoji it allows.
@@ -44,7 +44,7 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
 
 impl TelegramChannel {
     /// Edits a sent message; false when Telegram can no longer edit it.
-    async fn edit(&self, chat: i64, target: i64, text: &str) -> anyhow::Result<bool> {
+    async fn edit(&self, chat: i64, target: i64, text: &str) -> Result<bool, SendError> {
         let t: String = text.chars().take(MAX_TEXT - 512).collect();
         let body = json!({"chat_id": chat, "message_id": target});
         match self.call_formatted("editMessageText", body, &t).await {
@@ -62,23 +62,28 @@ impl TelegramChannel {
                 tracing::info!(error = %description, "message cannot be edited; sending the new text instead");
                 Ok(false)
             }
-            Err(e) => Err(send_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Sets a reaction, spelled as Telegram wants it; one it does not allow is refused with a
     /// hint the agent can act on.
-    async fn react(&self, chat: i64, target: i64, emoji: &str) -> anyhow::Result<Option<String>> {
+    async fn react(
+        &self,
+        chat: i64,
+        target: i64,
+        emoji: &str,
+    ) -> Result<Option<String>, SendError> {
         let emoji = reaction(emoji);
         let body = json!({"chat_id": chat, "message_id": target, "reaction": [{"type": "emoji", "emoji": emoji}]});
         match self.call_retrying("setMessageReaction", &body).await {
             Ok(_) => Ok(Some(target.to_string())),
             Err(ApiError::Api { description, .. }) if description.contains("REACTION_INVALID") => {
-                Err(anyhow::Error::new(Refused(format!(
+                Err(SendError::Refused(format!(
                     "Telegram does not allow {emoji} as a reaction; allowed ones include 👍 👎 ❤ 🔥 🎉 🙏 👌 😁 🤔 👀 💯"
-                ))))
+                )))
             }
-            Err(e) => Err(send_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -117,7 +122,7 @@ impl TelegramChannel {
         thread: Option<i64>,
         files: &[OutFile],
         text: &str,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> Result<Option<String>, SendError> {
         let (caption, rest) = if text.chars().count() <= MAX_CAPTION {
             (text.to_string(), String::new())
         } else {
@@ -184,9 +189,9 @@ impl TelegramChannel {
                 );
                 // Too big, wrong type, blocked bot…: trying again would get the same answer.
                 if (400..500).contains(&code) && code != 429 {
-                    return Err(anyhow::Error::new(Refused(msg)));
+                    return Err(SendError::Refused(msg));
                 }
-                anyhow::bail!(msg);
+                return Err(SendError::Transient(anyhow::anyhow!(msg)));
             };
             first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
         }
@@ -195,16 +200,14 @@ impl TelegramChannel {
             if let Some(t) = thread {
                 body["message_thread_id"] = json!(t);
             }
-            self.call_retrying("sendMessage", &body)
-                .await
-                .map_err(send_error)?;
+            self.call_retrying("sendMessage", &body).await?;
         }
         Ok(first.flatten())
     }
 
     /// Sends one outbound row: a question with buttons, files, a card with link buttons,
     /// an edit or reaction, or text split to Telegram's limit.
-    pub(super) async fn send_item(&self, item: &OutboundItem) -> anyhow::Result<Option<String>> {
+    pub(super) async fn send_item(&self, item: &OutboundItem) -> Result<Option<String>, SendError> {
         let chat = Self::chat_id(&item.platform_id)?;
         let thread = item
             .thread_id
@@ -222,10 +225,7 @@ impl TelegramChannel {
                 if let Some(t) = thread {
                     body["message_thread_id"] = json!(t);
                 }
-                let sent = self
-                    .call_retrying("sendMessage", &body)
-                    .await
-                    .map_err(send_error)?;
+                let sent = self.call_retrying("sendMessage", &body).await?;
                 return Ok(sent["message_id"].as_i64().map(|i| i.to_string()));
             }
         }
@@ -288,10 +288,7 @@ impl TelegramChannel {
             if let (true, Some(m)) = (i == last, &markup) {
                 body["reply_markup"] = m.clone();
             }
-            let sent = self
-                .call_formatted("sendMessage", body, &piece)
-                .await
-                .map_err(send_error)?;
+            let sent = self.call_formatted("sendMessage", body, &piece).await?;
             first.get_or_insert(sent["message_id"].as_i64().map(|i| i.to_string()));
         }
         Ok(first.flatten())

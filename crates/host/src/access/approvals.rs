@@ -155,14 +155,14 @@ pub async fn request(
         .map_err(|e| format!("the approval card could not be sent: {e}"))?;
     let options =
         nanoclaw_protocol::content::QuestionOption::normalize_all(&OPTIONS.map(|o| json!(o)));
-    crate::questions::record(
+    crate::access::questions::record(
         host,
-        crate::questions::NewCard {
+        crate::access::questions::NewCard {
             id: &approval,
             session_id: &sess.id,
             message_out_id: &approval,
             agent_question_id: None,
-            kind: crate::questions::Kind::Approval,
+            kind: crate::access::questions::Kind::Approval,
             for_user: Some(&approver),
             question: &question,
             options: &options,
@@ -313,7 +313,8 @@ fn apply(c: &rusqlite::Connection, group: &str, action: &str, p: &Value) -> anyh
     )?;
     match action {
         "install_packages" => {
-            let mut cur = crate::image::Packages::from_columns(&apt, &npm).unwrap_or_default();
+            let mut cur =
+                crate::runners::image::Packages::from_columns(&apt, &npm).unwrap_or_default();
             for (list, k) in [(&mut cur.apt, "apt"), (&mut cur.npm, "npm")] {
                 for v in p[k]
                     .as_array()
@@ -326,7 +327,7 @@ fn apply(c: &rusqlite::Connection, group: &str, action: &str, p: &Value) -> anyh
                     }
                 }
             }
-            crate::image::validate_packages(&cur)?;
+            crate::runners::image::validate_packages(&cur)?;
             c.execute(
                 "UPDATE container_configs SET packages_apt = ?2, packages_npm = ?3, updated_at = ?4
                  WHERE agent_group_id = ?1",

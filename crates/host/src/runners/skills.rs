@@ -7,11 +7,11 @@ use std::path::PathBuf;
 const BUNDLED: &[(&str, &str)] = &[
     (
         "welcome",
-        include_str!("../../../container/skills/welcome/SKILL.md"),
+        include_str!("../../../../container/skills/welcome/SKILL.md"),
     ),
     (
         "self-customisation",
-        include_str!("../../../container/skills/self-customisation/SKILL.md"),
+        include_str!("../../../../container/skills/self-customisation/SKILL.md"),
     ),
 ];
 

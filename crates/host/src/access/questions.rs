@@ -140,7 +140,7 @@ pub async fn record(host: &Arc<Host>, card: NewCard<'_>) -> anyhow::Result<()> {
     let pmid = card.platform_message_id;
     // An approval card lives as long as its request.
     let ttl = match card.kind {
-        Kind::Approval => crate::approvals::ttl(host),
+        Kind::Approval => crate::access::approvals::ttl(host),
         Kind::Question => ttl(host),
     };
     let expires = nanoclaw_protocol::time::fmt(chrono::Utc::now() + ttl);
@@ -347,7 +347,7 @@ pub async fn answer(
         Ok(_) => {}
     }
     if q.kind == Kind::Approval {
-        crate::approvals::decide(host, &q.question_id, index == 0, sender_id).await?;
+        crate::access::approvals::decide(host, &q.question_id, index == 0, sender_id).await?;
         return Ok((choice, None));
     }
     let sess = {

@@ -251,3 +251,27 @@ pub fn run(home: &Home, t: &Targets, policy: &Policy) -> anyhow::Result<usize> {
     }
     Ok(n)
 }
+
+/// The daily retention pass (this module): the first a minute after start
+/// (`NANOCLAW_GC_FIRST_MS`), then every `NANOCLAW_GC_INTERVAL_MS` (a day).
+pub(crate) async fn daily(host: std::sync::Arc<crate::Host>) {
+    let first = host.settings.millis("NANOCLAW_GC_FIRST_MS", 60_000);
+    let every = host.settings.millis("NANOCLAW_GC_INTERVAL_MS", 86_400_000);
+    let mut next = tokio::time::Instant::now() + first;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = host.shutdown_signal() => return,
+        }
+        let policy = Policy::from_settings(&host.settings);
+        let home = host.home.clone();
+        let pass = async {
+            let targets = host.db.call(|c| Ok(Targets::read(c)?)).await?;
+            tokio::task::spawn_blocking(move || run(&home, &targets, &policy)).await?
+        };
+        if let Err(e) = pass.await {
+            tracing::warn!(error = %e, "retention pass failed");
+        }
+        next += every;
+    }
+}

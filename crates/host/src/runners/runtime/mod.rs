@@ -54,11 +54,11 @@ pub struct RunnerSpec {
     /// Host path of the bundled skills (mounted read-only).
     pub skills_dir: PathBuf,
     /// Container limits of the agent group.
-    pub limits: crate::image::Limits,
+    pub limits: crate::runners::image::Limits,
     /// Approved packages of the agent group (its own image on top of the base when non-empty).
-    pub packages: crate::image::Packages,
+    pub packages: crate::runners::image::Packages,
     /// Extra mounts that passed the mount allowlist.
-    pub extra_mounts: Vec<crate::mounts::Mount>,
+    pub extra_mounts: Vec<crate::runners::mounts::Mount>,
     /// Non-secret environment for the runner.
     pub env: Vec<(String, String)>,
     /// Where the runner's stderr goes.

@@ -3,6 +3,9 @@
 //! or model stream while its heartbeat thread ticks), is stopped so its work is retried. Idle sessions whose files did
 //! not change and have nothing due are skipped after two header reads.
 
+pub mod gc;
+pub mod scheduling;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -121,12 +124,12 @@ pub async fn run(host: Arc<Host>) {
         if let Err(e) = sweeper.once(&host).await {
             tracing::warn!(error = %e, "sweep failed");
         }
-        match crate::questions::expire(&host).await {
+        match crate::access::questions::expire(&host).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "expired unanswered questions"),
             Err(e) => tracing::warn!(error = %e, "expiring questions failed"),
         }
-        if let Err(e) = crate::approvals::expire(&host).await {
+        if let Err(e) = crate::access::approvals::expire(&host).await {
             tracing::warn!(error = %e, "expiring approvals failed");
         }
         host.runners

@@ -71,10 +71,10 @@ impl Networks {
     }
 
     /// The network of a container with this outbound policy.
-    pub fn of(&self, policy: crate::image::Network) -> &Net {
+    pub fn of(&self, policy: crate::runners::image::Network) -> &Net {
         match policy {
-            crate::image::Network::Internet => &self.open,
-            crate::image::Network::None => &self.internal,
+            crate::runners::image::Network::Internet => &self.open,
+            crate::runners::image::Network::None => &self.internal,
         }
     }
 }

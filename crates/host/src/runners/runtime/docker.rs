@@ -307,12 +307,15 @@ impl Runtime for DockerRuntime {
         }
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
         // Approved packages live in the agent group's own image, built once per package set.
-        let image = if spec.packages == crate::image::Packages::default() {
+        let image = if spec.packages == crate::runners::image::Packages::default() {
             self.image.clone()
         } else {
-            match crate::image::ensure_group_image(&self.docker, &self.image, &spec.packages, |l| {
-                tracing::debug!(line = l, "group image build")
-            })
+            match crate::runners::image::ensure_group_image(
+                &self.docker,
+                &self.image,
+                &spec.packages,
+                |l| tracing::debug!(line = l, "group image build"),
+            )
             .await
             {
                 Ok(image) => image,
