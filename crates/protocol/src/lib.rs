@@ -4,8 +4,9 @@
 //! `inbound.db` (host writes, runner reads) and `outbound.db` (runner writes, host reads).
 //! This crate owns their schemas, the folder layout, seq parity and the typed content, and
 //! every other contract the two sides must agree on: the runner's environment (`env`), the
-//! provider table (`providers`), package-name rules (`packages`) and the reading of `TZ`
-//! (`time::parse_tz`).
+//! provider table (`providers`), package-name rules (`packages`), the reading of `TZ`
+//! (`time::parse_tz`) and the values of status, mode and policy columns, typed, with their
+//! on-disk spellings shared with NanoClaw v2 (`status`).
 
 pub mod beneath;
 pub mod content;
@@ -16,6 +17,7 @@ pub mod paths;
 pub mod providers;
 pub mod schema;
 pub mod seq;
+pub mod status;
 pub mod time;
 pub mod vfs;
 

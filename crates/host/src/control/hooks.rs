@@ -1,7 +1,15 @@
 //! Entity rules that generic CRUD must not bypass: they route writes through the `db::*`
 //! helpers that own each invariant (folder names, wiring ⇒ destination, owner is global,
 //! admin ⇒ member) and add the checks a person needs a clear message for.
+//!
+//! Each function is one hook of a resource's descriptor ([`super::resources::Hooks`]): the
+//! descriptor says which run, nothing dispatches on a resource's name.
 
+use std::str::FromStr;
+
+use nanoclaw_protocol::status::{
+    EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode, UnknownValue,
+};
 use nanoclaw_protocol::{names, Home};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
@@ -12,100 +20,13 @@ use super::resources::{self, Resource};
 use super::CtlError;
 use crate::db;
 
-/// Creates the row of `res` described by `row`; returns its key.
-pub fn create(c: &Connection, home: &Home, res: &Resource, row: &Row) -> Result<Key, CtlError> {
-    match res.name {
-        "groups" => create_group(c, home, res, row),
-        "wirings" => create_wiring(c, res, row),
-        "users" => create_user(c, res, row),
-        "roles" => create_role(c, res, row),
-        "members" => {
-            crud::check_refs(c, res, row)?;
-            let user = row.text("user_id").unwrap_or_default();
-            let ag = row.text("agent_group_id").unwrap_or_default();
-            db::users::add_member(c, &user, &ag, row.text("added_by").as_deref())
-                .map_err(|e| crud::sql_error(Some(res), e))?;
-            Ok(row.key(res))
-        }
-        "destinations" => {
-            crud::check_refs(c, res, row)?;
-            let local = row.text("local_name").unwrap_or_default();
-            names::validate(&local).map_err(|_| {
-                CtlError::usage(format!(
-                    "invalid --local-name {local:?}: use letters, digits, '-', '_' or '.', starting with a letter or digit, at most {} characters",
-                    names::MAX_NAME
-                ))
-            })?;
-            check_target(
-                c,
-                &row.text("target_type").unwrap_or_default(),
-                &row.text("target_id").unwrap_or_default(),
-            )?;
-            crud::insert(c, res, row)
-        }
-        _ => {
-            crud::check_refs(c, res, row)?;
-            crud::insert(c, res, row)
-        }
-    }
-}
-
-/// Checks an update of `current` (the row as stored) with `row` (the new values).
-pub fn before_update(
+/// `groups` create: a valid, unused folder (`global` is reserved), made on disk too.
+pub(super) fn create_group(
     c: &Connection,
+    home: &Home,
     res: &Resource,
-    current: &Value,
     row: &Row,
-) -> Result<(), CtlError> {
-    // The value after the update: new if given, else the stored one.
-    let after = |name: &str| -> Option<String> {
-        if row.has(name) {
-            row.text(name)
-        } else {
-            current[name].as_str().map(str::to_string)
-        }
-    };
-    match res.name {
-        "wirings" if row.has("engage_pattern") || row.has("engage_mode") => {
-            if let Some(p) = after("engage_pattern") {
-                check_pattern(&p)?;
-            }
-        }
-        "destinations" if row.has("target_type") || row.has("target_id") => {
-            check_target(
-                c,
-                &after("target_type").unwrap_or_default(),
-                &after("target_id").unwrap_or_default(),
-            )?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Refuses deletes that would break an invariant.
-pub fn before_delete(c: &Connection, res: &Resource, key: &Key) -> Result<(), CtlError> {
-    if res.name == "members" {
-        let (Sql::Text(user), Sql::Text(ag)) = (&key[0].1, &key[1].1) else {
-            return Ok(());
-        };
-        let admin: bool = c
-            .query_row(
-                "SELECT EXISTS(SELECT 1 FROM user_roles WHERE user_id=?1 AND role='admin' AND agent_group_id=?2)",
-                [user, ag],
-                |r| r.get(0),
-            )
-            .map_err(|e| crud::sql_error(Some(res), e))?;
-        if admin {
-            return Err(CtlError::conflict(format!(
-                "{user} is an admin of {ag}, and admins stay members: first run `nanoclaw ctl roles delete --user-id {user} --role admin --agent-group-id {ag}`"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn create_group(c: &Connection, home: &Home, res: &Resource, row: &Row) -> Result<Key, CtlError> {
+) -> Result<Key, CtlError> {
     let name = row.text("name").unwrap_or_default();
     if name.trim().is_empty() {
         return Err(CtlError::usage("--name of groups cannot be empty"));
@@ -153,7 +74,14 @@ fn create_group(c: &Connection, home: &Home, res: &Resource, row: &Row) -> Resul
     Ok(vec![("id", Sql::Text(g.id))])
 }
 
-fn create_wiring(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlError> {
+/// `wirings` create: one wiring per chat and agent group, through `db::wirings::create` (which
+/// adds the agent's destination for the chat).
+pub(super) fn create_wiring(
+    c: &Connection,
+    _home: &Home,
+    res: &Resource,
+    row: &Row,
+) -> Result<Key, CtlError> {
     crud::check_refs(c, res, row)?;
     let mg = row.text("messaging_group_id").unwrap_or_default();
     let ag = row.text("agent_group_id").unwrap_or_default();
@@ -173,19 +101,13 @@ fn create_wiring(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlEr
     if let Some(p) = &pattern {
         check_pattern(p)?;
     }
-    let text = |n: &str, d: &'static str| row.text(n).unwrap_or_else(|| d.to_string());
-    let (mode, scope, ignored, session) = (
-        text("engage_mode", "mention"),
-        text("sender_scope", "all"),
-        text("ignored_message_policy", "drop"),
-        text("session_mode", "shared"),
-    );
     let mut w = db::wirings::NewWiring::new(&mg, &ag);
-    w.engage_mode = &mode;
+    w.engage_mode = typed::<EngageMode>(row, "engage_mode")?.as_str();
     w.engage_pattern = pattern.as_deref();
-    w.sender_scope = &scope;
-    w.ignored_message_policy = &ignored;
-    w.session_mode = &session;
+    w.sender_scope = typed::<SenderScope>(row, "sender_scope")?.as_str();
+    w.ignored_message_policy =
+        typed::<IgnoredMessagePolicy>(row, "ignored_message_policy")?.as_str();
+    w.session_mode = typed::<SessionMode>(row, "session_mode")?.as_str();
     w.priority = match row.get("priority") {
         Some(Sql::Integer(n)) => *n,
         _ => 0,
@@ -194,7 +116,13 @@ fn create_wiring(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlEr
     Ok(vec![("id", Sql::Text(id))])
 }
 
-fn create_user(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlError> {
+/// `users` create: an id `<channel_type>:<handle>`, whose channel type is the default kind.
+pub(super) fn create_user(
+    c: &Connection,
+    _home: &Home,
+    res: &Resource,
+    row: &Row,
+) -> Result<Key, CtlError> {
     let id = row.text("id").unwrap_or_default();
     let Some((channel, handle)) = id.split_once(':') else {
         return Err(bad_user_id(&id));
@@ -221,7 +149,13 @@ fn bad_user_id(id: &str) -> CtlError {
     ))
 }
 
-fn create_role(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlError> {
+/// `roles` create: the owner role is global, through `db::users::grant` (admin ⇒ member).
+pub(super) fn create_role(
+    c: &Connection,
+    _home: &Home,
+    res: &Resource,
+    row: &Row,
+) -> Result<Key, CtlError> {
     let user = row.text("user_id").unwrap_or_default();
     let role = row.text("role").unwrap_or_default();
     let ag = row.text("agent_group_id");
@@ -240,6 +174,115 @@ fn create_role(c: &Connection, res: &Resource, row: &Row) -> Result<Key, CtlErro
     )
     .map_err(|e| crud::helper_error(res, e))?;
     Ok(row.key(res))
+}
+
+/// `members` create: through `db::users::add_member`.
+pub(super) fn create_member(
+    c: &Connection,
+    _home: &Home,
+    res: &Resource,
+    row: &Row,
+) -> Result<Key, CtlError> {
+    crud::check_refs(c, res, row)?;
+    let user = row.text("user_id").unwrap_or_default();
+    let ag = row.text("agent_group_id").unwrap_or_default();
+    db::users::add_member(c, &user, &ag, row.text("added_by").as_deref())
+        .map_err(|e| crud::sql_error(Some(res), e))?;
+    Ok(row.key(res))
+}
+
+/// `destinations` create: a local name that is a valid name, and a target that exists.
+pub(super) fn create_destination(
+    c: &Connection,
+    _home: &Home,
+    res: &Resource,
+    row: &Row,
+) -> Result<Key, CtlError> {
+    crud::check_refs(c, res, row)?;
+    let local = row.text("local_name").unwrap_or_default();
+    names::validate(&local).map_err(|_| {
+        CtlError::usage(format!(
+            "invalid --local-name {local:?}: use letters, digits, '-', '_' or '.', starting with a letter or digit, at most {} characters",
+            names::MAX_NAME
+        ))
+    })?;
+    check_target(
+        c,
+        &row.text("target_type").unwrap_or_default(),
+        &row.text("target_id").unwrap_or_default(),
+    )?;
+    crud::insert(c, res, row)
+}
+
+/// `wirings` update: a changed pattern (or mode) must leave a pattern that compiles.
+pub(super) fn update_wiring(
+    _c: &Connection,
+    _res: &Resource,
+    current: &Value,
+    row: &Row,
+) -> Result<(), CtlError> {
+    if row.has("engage_pattern") || row.has("engage_mode") {
+        if let Some(p) = after(current, row, "engage_pattern") {
+            check_pattern(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// `destinations` update: a changed target must exist.
+pub(super) fn update_destination(
+    c: &Connection,
+    _res: &Resource,
+    current: &Value,
+    row: &Row,
+) -> Result<(), CtlError> {
+    if row.has("target_type") || row.has("target_id") {
+        check_target(
+            c,
+            &after(current, row, "target_type").unwrap_or_default(),
+            &after(current, row, "target_id").unwrap_or_default(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `members` delete: admins stay members, so an admin's membership goes only with the role.
+pub(super) fn delete_member(c: &Connection, res: &Resource, key: &Key) -> Result<(), CtlError> {
+    let (Sql::Text(user), Sql::Text(ag)) = (&key[0].1, &key[1].1) else {
+        return Ok(());
+    };
+    let admin: bool = c
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM user_roles WHERE user_id=?1 AND role='admin' AND agent_group_id=?2)",
+            [user, ag],
+            |r| r.get(0),
+        )
+        .map_err(|e| crud::sql_error(Some(res), e))?;
+    if admin {
+        return Err(CtlError::conflict(format!(
+            "{user} is an admin of {ag}, and admins stay members: first run `nanoclaw ctl roles delete --user-id {user} --role admin --agent-group-id {ag}`"
+        )));
+    }
+    Ok(())
+}
+
+/// The value of `name` after an update: the new one if given, else the stored one.
+fn after(current: &Value, row: &Row, name: &str) -> Option<String> {
+    if row.has(name) {
+        row.text(name)
+    } else {
+        current[name].as_str().map(str::to_string)
+    }
+}
+
+/// The typed value of a column of `row`, or its type's default when the row has none.
+fn typed<T: FromStr<Err = UnknownValue> + Default>(row: &Row, name: &str) -> Result<T, CtlError> {
+    match row.text(name) {
+        Some(s) => s
+            .parse()
+            .map_err(|e: UnknownValue| CtlError::usage(e.to_string())),
+        None => Ok(T::default()),
+    }
 }
 
 /// The destination target must exist: a messaging group (channel) or an agent group (agent).

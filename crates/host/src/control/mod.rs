@@ -6,7 +6,8 @@
 //!
 //! - [`resources`]: a static descriptor per resource (table, key, typed columns).
 //! - [`crud`]: the generic SQL built from descriptors; user values are always bound parameters.
-//! - [`hooks`]: entity rules that live in `db::*` helpers (folders, wirings, roles…).
+//! - [`hooks`]: entity rules that live in `db::*` helpers (folders, wirings, roles…), attached
+//!   to their resource's descriptor ([`resources::Hooks`]).
 //! - [`server`]: the JSON-lines socket server.
 
 pub mod args;
@@ -218,7 +219,10 @@ pub fn execute(conn: &mut Connection, home: &Home, req: &Request) -> Result<Valu
         Verb::Create => {
             let row = crud::insert_values(res, req.id.as_deref(), &req.fields)?;
             in_tx(conn, |tx| {
-                let key = hooks::create(tx, home, res, &row)?;
+                let key = match res.hooks.create {
+                    Some(create) => create(tx, home, res, &row)?,
+                    None => crud::create(tx, res, &row)?,
+                };
                 crud::get(tx, res, &key)
             })
         }
@@ -227,7 +231,9 @@ pub fn execute(conn: &mut Connection, home: &Home, req: &Request) -> Result<Valu
             let row = crud::update_values(res, &rest)?;
             in_tx(conn, |tx| {
                 let current = crud::get(tx, res, &key)?;
-                hooks::before_update(tx, res, &current, &row)?;
+                if let Some(check) = res.hooks.before_update {
+                    check(tx, res, &current, &row)?;
+                }
                 crud::check_refs(tx, res, &row)?;
                 crud::update(tx, res, &key, &row)?;
                 crud::get(tx, res, &key)
@@ -237,7 +243,9 @@ pub fn execute(conn: &mut Connection, home: &Home, req: &Request) -> Result<Valu
             let (key, rest) = crud::split_key(res, req.id.as_deref(), &req.fields)?;
             crud::no_extra_fields(res, verb, &rest)?;
             in_tx(conn, |tx| {
-                hooks::before_delete(tx, res, &key)?;
+                if let Some(check) = res.hooks.before_delete {
+                    check(tx, res, &key)?;
+                }
                 let n = crud::delete(tx, res, &key)?;
                 if n == 0 {
                     return Err(crud::not_found(res, &key));

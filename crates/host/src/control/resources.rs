@@ -2,6 +2,19 @@
 //!
 //! Everything the generic CRUD in [`super::crud`] puts into SQL text (table, column and key
 //! names, the ORDER BY clause) comes from here; values from users are always bound parameters.
+//! A resource's entity rules are attached here too ([`Hooks`], written in [`super::hooks`]), so a
+//! new resource is one descriptor and its entry in [`RESOURCES`].
+
+use nanoclaw_protocol::status::{
+    EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode, UnknownSenderPolicy,
+};
+use nanoclaw_protocol::Home;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::crud::{Key, Row};
+use super::hooks;
+use super::CtlError;
 
 /// How a column's value is typed on input and rendered on output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +232,34 @@ const ALL: &[Verb] = &[
 const NO_CREATE: &[Verb] = &[Verb::List, Verb::Get, Verb::Update, Verb::Delete];
 const READ_ONLY: &[Verb] = &[Verb::List, Verb::Get];
 
+/// Creates a row from its checked values, in place of the generic insert; returns its key.
+pub type CreateHook = fn(&Connection, &Home, &Resource, &Row) -> Result<Key, CtlError>;
+/// Checks an update of a row (as stored) with new values, before it is written.
+pub type UpdateHook = fn(&Connection, &Resource, &Value, &Row) -> Result<(), CtlError>;
+/// Checks a delete of the row with this key, before anything is deleted.
+pub type DeleteHook = fn(&Connection, &Resource, &Key) -> Result<(), CtlError>;
+
+/// The entity rules of a resource, run inside the request's transaction: where its invariants
+/// live in `db::*` helpers, or need a clearer message than a constraint failure.
+#[derive(Debug, Clone, Copy)]
+pub struct Hooks {
+    /// Replaces the generic create (references checked, the row inserted as given).
+    pub create: Option<CreateHook>,
+    /// Runs before the generic update.
+    pub before_update: Option<UpdateHook>,
+    /// Runs before the generic delete (and its cascade).
+    pub before_delete: Option<DeleteHook>,
+}
+
+impl Hooks {
+    /// No rules beyond the descriptor's own.
+    pub const NONE: Hooks = Hooks {
+        create: None,
+        before_update: None,
+        before_delete: None,
+    };
+}
+
 /// One resource of `nanoclaw ctl`.
 #[derive(Debug)]
 pub struct Resource {
@@ -240,6 +281,8 @@ pub struct Resource {
     pub refresh: bool,
     /// One-line description.
     pub about: &'static str,
+    /// Entity rules of create, update and delete.
+    pub hooks: Hooks,
 }
 
 impl Resource {
@@ -353,6 +396,10 @@ pub static GROUPS: Resource = Resource {
     order_by: "created_at, id",
     refresh: true,
     about: "agent groups: a workspace folder under groups/ with its own memory and container",
+    hooks: Hooks {
+        create: Some(hooks::create_group),
+        ..Hooks::NONE
+    },
 };
 
 /// `messaging_groups`.
@@ -367,11 +414,9 @@ pub static MESSAGING_GROUPS: Resource = Resource {
         text("platform_id").required().once(),
         text("name").nullable(),
         boolean("is_group").default("false"),
-        text("unknown_sender_policy").default("strict").choices(&[
-            "strict",
-            "request_approval",
-            "public",
-        ]),
+        text("unknown_sender_policy")
+            .default(UnknownSenderPolicy::Strict.as_str())
+            .choices(UnknownSenderPolicy::NAMES),
         created("created_at"),
         // Set when the owner refused the chat (NanoClaw v2); clear it to let the chat in again.
         text("denied_at").nullable(),
@@ -380,6 +425,7 @@ pub static MESSAGING_GROUPS: Resource = Resource {
     order_by: "created_at, id",
     refresh: true,
     about: "chats on a platform",
+    hooks: Hooks::NONE,
 };
 
 /// `messaging_group_agents`.
@@ -396,18 +442,18 @@ pub static WIRINGS: Resource = Resource {
             .refs("messaging-groups"),
         text("agent_group_id").required().once().refs("groups"),
         text("engage_mode")
-            .default("mention")
-            .choices(&["pattern", "mention", "mention-sticky"]),
+            .default(EngageMode::Mention.as_str())
+            .choices(EngageMode::NAMES),
         text("engage_pattern").nullable(),
         text("sender_scope")
-            .default("all")
-            .choices(&["all", "known"]),
+            .default(SenderScope::All.as_str())
+            .choices(SenderScope::NAMES),
         text("ignored_message_policy")
-            .default("drop")
-            .choices(&["drop", "accumulate"]),
+            .default(IgnoredMessagePolicy::Drop.as_str())
+            .choices(IgnoredMessagePolicy::NAMES),
         text("session_mode")
-            .default("shared")
-            .choices(&["shared", "per-thread", "agent-shared"]),
+            .default(SessionMode::Shared.as_str())
+            .choices(SessionMode::NAMES),
         int("priority").default("0"),
         created("created_at"),
     ],
@@ -415,6 +461,11 @@ pub static WIRINGS: Resource = Resource {
     order_by: "messaging_group_id, priority DESC, created_at, id",
     refresh: true,
     about: "which agent groups a chat reaches, and how",
+    hooks: Hooks {
+        create: Some(hooks::create_wiring),
+        before_update: Some(hooks::update_wiring),
+        ..Hooks::NONE
+    },
 };
 
 /// `users`.
@@ -435,6 +486,10 @@ pub static USERS: Resource = Resource {
     order_by: "created_at, id",
     refresh: false,
     about: "people, as <channel_type>:<handle> (telegram:42, cli:local)",
+    hooks: Hooks {
+        create: Some(hooks::create_user),
+        ..Hooks::NONE
+    },
 };
 
 /// `user_roles`.
@@ -454,6 +509,10 @@ pub static ROLES: Resource = Resource {
     order_by: "granted_at, user_id, role",
     refresh: false,
     about: "owner (always global) and admin (global, or of one agent group) roles",
+    hooks: Hooks {
+        create: Some(hooks::create_role),
+        ..Hooks::NONE
+    },
 };
 
 /// `agent_group_members`.
@@ -472,6 +531,11 @@ pub static MEMBERS: Resource = Resource {
     order_by: "added_at, user_id, agent_group_id",
     refresh: false,
     about: "plain members of an agent group (known senders)",
+    hooks: Hooks {
+        create: Some(hooks::create_member),
+        before_delete: Some(hooks::delete_member),
+        ..Hooks::NONE
+    },
 };
 
 /// `user_dms`.
@@ -492,6 +556,7 @@ pub static USER_DMS: Resource = Resource {
     order_by: "user_id, channel_type",
     refresh: false,
     about: "the direct-message chat of a user on a channel",
+    hooks: Hooks::NONE,
 };
 
 /// `sessions` (created by the router, never by hand).
@@ -515,6 +580,7 @@ pub static SESSIONS: Resource = Resource {
     order_by: "created_at, id",
     refresh: false,
     about: "conversations of an agent group with a chat (created by the router)",
+    hooks: Hooks::NONE,
 };
 
 /// `agent_destinations`.
@@ -537,6 +603,11 @@ pub static DESTINATIONS: Resource = Resource {
     order_by: "agent_group_id, local_name",
     refresh: true,
     about: "names an agent can send to: chats and other agents",
+    hooks: Hooks {
+        create: Some(hooks::create_destination),
+        before_update: Some(hooks::update_destination),
+        ..Hooks::NONE
+    },
 };
 
 /// `pending_approvals` (created by the host).
@@ -565,6 +636,7 @@ pub static APPROVALS: Resource = Resource {
     order_by: "created_at, approval_id",
     refresh: false,
     about: "actions waiting for an admin's approval",
+    hooks: Hooks::NONE,
 };
 
 /// `unregistered_senders` (an audit: read-only), one row per chat as NanoClaw v2 keeps it.
@@ -589,6 +661,7 @@ pub static DROPPED_MESSAGES: Resource = Resource {
     order_by: "last_seen DESC, channel_type, platform_id",
     refresh: false,
     about: "chats whose messages were dropped: the latest reason and sender, with a count (audit, read-only)",
+    hooks: Hooks::NONE,
 };
 
 /// `pending_sender_approvals` (read-only: answered through the approver's card).
@@ -613,6 +686,7 @@ pub static SENDER_APPROVALS: Resource = Resource {
     order_by: "created_at, id",
     refresh: false,
     about: "unknown senders waiting for an approver (request_approval chats; read-only)",
+    hooks: Hooks::NONE,
 };
 
 /// `pending_channel_approvals` (read-only: answered through the owner's card).
@@ -634,6 +708,7 @@ pub static CHANNEL_APPROVALS: Resource = Resource {
     order_by: "created_at, messaging_group_id",
     refresh: false,
     about: "new chats waiting for the owner to connect or refuse them (read-only)",
+    hooks: Hooks::NONE,
 };
 
 /// `container_configs`, in NanoClaw v2's shape plus our limits.
@@ -667,6 +742,7 @@ pub static CONTAINER_CONFIGS: Resource = Resource {
     order_by: "agent_group_id",
     refresh: false,
     about: "per agent group container settings: provider, model, assistant name, packages, MCP servers, mounts, limits",
+    hooks: Hooks::NONE,
 };
 
 /// Every resource, in help order.
@@ -738,6 +814,18 @@ mod tests {
                 );
             }
             assert_eq!(find(r.name).map(|x| x.name), Some(r.name));
+            let can = |v| r.verbs.contains(&v);
+            assert!(r.hooks.create.is_none() || can(Verb::Create), "{}", r.name);
+            assert!(
+                r.hooks.before_update.is_none() || can(Verb::Update),
+                "{}",
+                r.name
+            );
+            assert!(
+                r.hooks.before_delete.is_none() || can(Verb::Delete),
+                "{}",
+                r.name
+            );
         }
     }
 }
