@@ -129,7 +129,8 @@ impl Host {
         self.db
             .call(|c| Ok(c.execute("UPDATE sessions SET container_status='stopped' WHERE container_status!='stopped'", [])?))
             .await?;
-        skills::install(&self.home)?;
+        let home = self.home.clone();
+        tokio::task::spawn_blocking(move || skills::install(&home)).await??;
         self.ensure_terminal_wiring("main").await?;
         channels::start_all(self).await?;
         tokio::spawn(control::serve(self.clone()));

@@ -126,7 +126,7 @@ pub(super) async fn write(
     }
     for f in &ev.attachments {
         if let Some(dir) = f.path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = tokio::fs::remove_dir_all(dir).await;
         }
     }
     Ok(out)

@@ -384,13 +384,13 @@ impl ContainerHandle {
         while let Some(Ok(chunk)) = logs.next().await {
             out.push_str(&chunk.to_string());
         }
-        let _ = std::fs::create_dir_all(&self.logs_dir);
+        let _ = tokio::fs::create_dir_all(&self.logs_dir).await;
         let file = self.logs_dir.join(format!(
             "{}-{}.log",
             self.name,
             chrono::Utc::now().format("%Y%m%dT%H%M%S")
         ));
-        if let Err(e) = std::fs::write(&file, out) {
+        if let Err(e) = tokio::fs::write(&file, out).await {
             tracing::warn!(error = %e, "cannot keep container logs");
         }
     }

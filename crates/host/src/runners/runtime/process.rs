@@ -117,16 +117,16 @@ impl Runtime for ProcessRuntime {
 
     async fn start(&self, spec: &RunnerSpec) -> anyhow::Result<Box<dyn RunnerHandle>> {
         if let Some(dir) = spec.log_file.parent() {
-            std::fs::create_dir_all(dir)?;
+            tokio::fs::create_dir_all(dir).await?;
         }
-        let log = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(&spec.log_file)?
-        };
+        let log = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&spec.log_file)
+            .await?
+            .into_std()
+            .await;
         let sandboxed = match self.sandbox().await {
             Sandbox::Bwrap { bin, masks } => {
                 // bwrap needs the runner's real path: it is bound read-only at that path.
