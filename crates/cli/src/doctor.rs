@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use nanoclaw_host::channels::{Check, SPECS};
 use nanoclaw_host::{config::Settings, runners::runtime::docker};
 use nanoclaw_protocol::Home;
 
@@ -10,6 +11,17 @@ pub enum Verdict {
     Ok(String),
     Warn(String),
     Fail(String),
+}
+
+impl Verdict {
+    /// A channel's own check, its line prefixed with the channel type.
+    fn of_channel(channel: &str, check: Check) -> Self {
+        match check {
+            Check::Ok(m) => Verdict::Ok(format!("{channel}: {m}")),
+            Check::Warn(m) => Verdict::Warn(format!("{channel}: {m}")),
+            Check::Fail(m) => Verdict::Fail(format!("{channel}: {m}")),
+        }
+    }
 }
 
 fn print(name: &str, v: &Verdict) {
@@ -116,6 +128,11 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
                     },
                 ));
             }
+        }
+    }
+    for spec in SPECS {
+        for check in (spec.doctor)(&settings) {
+            checks.push(("channel", Verdict::of_channel(spec.channel_type, check)));
         }
     }
     let loose = nanoclaw_host::perms::check(&home);

@@ -122,7 +122,7 @@ fn report(
             let keys = nanoclaw_host::channels::SPECS
                 .iter()
                 .find(|s| s.channel_type == ct)
-                .map(|s| s.enabled_by.join(", "))
+                .map(|s| s.enabled_by().collect::<Vec<_>>().join(", "))
                 .unwrap_or_default();
             Verdict::Warn(format!("{ct}: {n} wired chat(s), but the adapter is not enabled. Fix: set {keys} in {}", home.env_file().display()))
         } else {

@@ -51,7 +51,8 @@ enum Cmd {
     },
     /// Print a one-time code: the first person who sends it to the bot in a DM becomes the owner.
     Pair {
-        /// Channel (e.g. telegram).
+        // Its help names a channel of the registry.
+        #[arg(help = pair_help())]
         channel: String,
     },
     /// The host, sessions, runners and channels at a glance.
@@ -135,6 +136,15 @@ enum ImageCmd {
         #[arg(long, default_value = "container")]
         context: PathBuf,
     },
+}
+
+/// `pair <channel>`'s help, its example a channel whose setup pairs (none named here: the
+/// registry knows them).
+fn pair_help() -> String {
+    match setup::pairing_example() {
+        Some(channel) => format!("Channel (e.g. {channel})"),
+        None => "Channel".into(),
+    }
 }
 
 /// The home directory: flag, then $NANOCLAW_HOME, then the platform default.

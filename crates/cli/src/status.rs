@@ -33,12 +33,7 @@ pub fn status(home: Home) -> anyhow::Result<ExitCode> {
     let channels: Vec<String> = nanoclaw_host::channels::SPECS
         .iter()
         .map(|spec| {
-            let missing: Vec<&str> = spec
-                .enabled_by
-                .iter()
-                .copied()
-                .filter(|k| settings.secret(k).is_none())
-                .collect();
+            let missing = spec.missing(&settings);
             if missing.is_empty() {
                 spec.channel_type.to_string()
             } else {

@@ -1,8 +1,9 @@
 //! Channel adapters: a platform turned into (channel_type, platform_id, thread_id, message) and back.
 //!
 //! Adding a channel = its folder (an implementation of [`Channel`] that reaches the host only
-//! through its [`ChannelContext`]), one [`Spec`] line in [`SPECS`] and a cargo feature.
-//! Routing, delivery and runtimes never name a channel; `run`, `status`, `doctor` read [`SPECS`].
+//! through its [`ChannelContext`], and its [`Spec`]: settings, doctor checks, setup step), one
+//! line naming that spec in [`SPECS`] and a cargo feature. Routing, delivery and runtimes never
+//! name a channel; `run`, `status`, `doctor` and `setup` read [`SPECS`].
 
 pub mod cli;
 mod context;
@@ -17,7 +18,10 @@ use async_trait::async_trait;
 use nanoclaw_protocol::content::{CardView, Outbound, QuestionOption};
 
 pub use context::{ChannelContext, Press, PressOutcome, ROUTE_ATTEMPTS};
-pub use registry::{compiled, start_all, Registry, Spec, State, SPECS};
+pub use registry::{
+    compiled, no_checks, single_token, start_all, Check, Registry, SettingSpec, SetupStep, Spec,
+    State, SPECS,
+};
 
 /// What a platform can do; the host degrades gracefully for what it cannot.
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 
+use super::registry::{no_checks, single_token, SettingSpec, SetupStep, Spec};
 use super::{Capabilities, Channel, ChannelContext, Fatal, OutboundItem};
 
 mod api;
@@ -43,6 +44,45 @@ pub const MAX_DOWNLOAD: u64 = 20 * 1024 * 1024;
 pub const MAX_CAPTION: usize = 1024;
 /// callback_data limit, in bytes.
 const MAX_CALLBACK_DATA: usize = 64;
+
+/// Telegram's line of the registry: its settings, its setup step and its constructor.
+pub static SPEC: Spec = Spec {
+    channel_type: CHANNEL,
+    settings: &[
+        SettingSpec {
+            key: "TELEGRAM_BOT_TOKEN",
+            secret: true,
+            required: true,
+            help: "the bot's token from @BotFather",
+        },
+        SettingSpec {
+            key: "TELEGRAM_API_URL",
+            secret: false,
+            required: false,
+            help: "the Bot API base URL (default https://api.telegram.org)",
+        },
+        SettingSpec {
+            key: "TELEGRAM_POLL_TIMEOUT",
+            secret: false,
+            required: false,
+            help: "seconds a getUpdates long poll waits (default 25)",
+        },
+    ],
+    doctor: no_checks,
+    setup: Some(SetupStep {
+        key: "TELEGRAM_BOT_TOKEN",
+        prompt: "Telegram bot token from @BotFather (hidden; Enter to skip)",
+        flag: "telegram-token-env",
+        flag_help: "Read a Telegram bot token from this environment variable (enables Telegram)",
+        noun: "Telegram bot token",
+        short_noun: "the token",
+        check: single_token,
+        pairing: Some(
+            "Telegram: start the host, then send this code to your bot in a DM to become its owner:",
+        ),
+    }),
+    build: |_, settings| from_settings(settings),
+};
 
 /// The adapter, when `TELEGRAM_BOT_TOKEN` is set (`TELEGRAM_API_URL` overrides the API).
 pub fn from_settings(settings: &crate::config::Settings) -> Option<Arc<dyn Channel>> {
