@@ -88,7 +88,13 @@ pub struct Invalid(pub String);
 
 fn engine_reachable() -> bool {
     crate::run::runtime()
-        .map(|rt| rt.block_on(async { nanoclaw_host::runners::runtime::docker::connect().await.is_ok() }))
+        .map(|rt| {
+            rt.block_on(async {
+                nanoclaw_host::runners::runtime::docker::connect()
+                    .await
+                    .is_ok()
+            })
+        })
         .unwrap_or(false)
 }
 

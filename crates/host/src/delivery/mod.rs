@@ -85,14 +85,15 @@ pub async fn pass(
 ) -> anyhow::Result<PassOutcome> {
     let (host, session_id) = (host.clone(), session_id.to_string());
     let (alive, started_at) = (view.alive, view.started_at.map(str::to_string));
-    tokio::spawn(async move {
-        let view = RunnerView {
-            alive,
-            started_at: started_at.as_deref(),
-        };
-        run_pass(&host, &session_id, view).await
-    })
-    .await?
+    host.clone()
+        .spawn(async move {
+            let view = RunnerView {
+                alive,
+                started_at: started_at.as_deref(),
+            };
+            run_pass(&host, &session_id, view).await
+        })
+        .await?
 }
 
 async fn run_pass(

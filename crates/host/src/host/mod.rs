@@ -9,7 +9,7 @@ mod typing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use nanoclaw_protocol::Home;
@@ -64,6 +64,9 @@ pub struct Host {
     timers: Mutex<HashMap<String, chrono::DateTime<Utc>>>,
     pub(crate) send_failures: Mutex<HashMap<String, (u32, Instant)>>,
     shutdown: watch::Sender<bool>,
+    /// Every task the host spawns, so shutdown can wait for them (a pass or a runner's exit
+    /// handling is never cut off by the process ending).
+    tasks: tokio_util::task::TaskTracker,
     _lock: Option<std::fs::File>,
 }
 
@@ -112,6 +115,7 @@ impl Host {
             timers: Mutex::default(),
             send_failures: Mutex::default(),
             shutdown: watch::channel(false).0,
+            tasks: tokio_util::task::TaskTracker::new(),
             _lock: Some(lock),
             home,
             settings,
@@ -133,9 +137,9 @@ impl Host {
         tokio::task::spawn_blocking(move || skills::install(&home)).await??;
         self.ensure_terminal_wiring("main").await?;
         channels::start_all(self).await?;
-        tokio::spawn(control::serve(self.clone()));
-        tokio::spawn(sweep::run(self.clone()));
-        tokio::spawn(sweep::gc::daily(self.clone()));
+        self.spawn(control::serve(self.clone()));
+        self.spawn(sweep::run(self.clone()));
+        self.spawn(sweep::gc::daily(self.clone()));
         tracing::info!(home = %self.home.root().display(), "host started");
         Ok(())
     }
@@ -146,14 +150,40 @@ impl Host {
         let _ = rx.wait_for(|v| *v).await;
     }
 
-    /// Stops runners and channels; nothing is left half-written (every write is a transaction).
+    /// Stops runners and channels and waits (10 s at most) for every task the host spawned:
+    /// a runner's exit handling delivers what it wrote, a pass under way finishes. Nothing is
+    /// left half-written either way (every write is a transaction).
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         for ch in self.channels.all() {
             ch.stop().await;
         }
-        self.runners.shutdown().await;
+        self.runners.stop_all();
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = self.tasks.len(),
+                "host stopped with tasks still running"
+            );
+        }
         tracing::info!("host stopped");
+    }
+
+    /// Tasks of the host still running (none once `shutdown` has returned in time).
+    pub fn running_tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Spawns a task the host waits for at shutdown. Every long-lived or state-changing task
+    /// of the host goes through here, not `tokio::spawn`.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        task: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.tasks.spawn(task)
     }
 
     /// Routes one inbound event.

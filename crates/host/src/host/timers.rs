@@ -26,7 +26,7 @@ impl Host {
         }
         let host = self.clone();
         let session = session.to_string();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(5);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -28,7 +28,7 @@ impl Host {
         );
         let mut events = self.subscribe();
         let host = self.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let until = tokio::time::Instant::now() + Duration::from_secs(600);
             while tokio::time::Instant::now() < until {
                 ch.typing(&pid, thread.as_deref(), true).await;

@@ -148,7 +148,7 @@ impl Runners {
         }
         let host = host.clone();
         let session = session.to_string();
-        tokio::spawn(async move {
+        host.clone().spawn(async move {
             if let Err(e) = start(&host, &session).await {
                 tracing::error!(session = %session, error = %e, "runner failed to start");
                 release(&host, &session).await;
@@ -241,8 +241,8 @@ impl Runners {
         }
     }
 
-    /// Stops every runner and waits (bounded) until they are gone.
-    pub async fn shutdown(&self) {
+    /// Stops every runner; their exit tasks (which `Host::shutdown` waits for) finish the job.
+    pub fn stop_all(&self) {
         {
             let mut st = self.st();
             st.shutting_down = true;
@@ -253,10 +253,6 @@ impl Runners {
                     let _ = tx.send(false);
                 }
             }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.st().running.is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -111,7 +111,7 @@ pub(super) async fn start(host: &Arc<Host>, session: &str) -> anyhow::Result<()>
     ));
     let host = host.clone();
     let session = session.to_string();
-    tokio::spawn(async move {
+    host.clone().spawn(async move {
         let exit = tokio::select! {
             e = handle.wait() => e,
             hard = stop_rx => {
