@@ -30,6 +30,21 @@ impl Server {
             tools: Arc::new(Toolbox::new(cfg, store, Set::NanoClaw)),
         })
     }
+
+    /// The tools `tools/list` answers with: the NanoClaw set of the registry.
+    fn listed(&self) -> Vec<Tool> {
+        self.tools
+            .specs()
+            .into_iter()
+            .map(|s| {
+                let schema = match s.input_schema {
+                    Value::Object(m) => m,
+                    _ => Default::default(),
+                };
+                Tool::new(s.name, s.description, Arc::new(schema))
+            })
+            .collect()
+    }
 }
 
 impl ServerHandler for Server {
@@ -44,19 +59,7 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self
-            .tools
-            .specs()
-            .into_iter()
-            .map(|s| {
-                let schema = match s.input_schema {
-                    Value::Object(m) => m,
-                    _ => Default::default(),
-                };
-                Tool::new(s.name, s.description, Arc::new(schema))
-            })
-            .collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        Ok(ListToolsResult::with_all_items(self.listed()))
     }
 
     async fn call_tool(
@@ -85,4 +88,38 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("MCP handshake failed: {e}"))?;
     running.waiting().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::REGISTRY;
+
+    /// Claude Code sees exactly the NanoClaw tools of the registry (no built-in, no `skill`
+    /// even with skills: it has its own).
+    #[test]
+    fn serves_every_nanoclaw_tool_of_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let skills = dir.path().join("skills");
+        std::fs::create_dir_all(skills.join("notes")).unwrap();
+        std::fs::write(skills.join("notes/SKILL.md"), "---\nname: notes\n---\n").unwrap();
+        let mut cfg = Config::from_env();
+        cfg.workspace = dir.path().to_path_buf();
+        cfg.agent_dir = dir.path().join("agent");
+        cfg.global_dir = dir.path().join("global");
+        cfg.skills_dirs = vec![skills];
+        let served: Vec<String> = Server::new(&cfg)
+            .unwrap()
+            .listed()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        let nanoclaw: Vec<String> = REGISTRY
+            .iter()
+            .filter(|t| t.set() == Set::NanoClaw)
+            .map(|t| t.name().to_string())
+            .collect();
+        assert_eq!(served, nanoclaw);
+        assert_eq!(served.len(), 17);
+    }
 }

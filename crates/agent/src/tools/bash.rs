@@ -3,14 +3,47 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{arg_str, arg_u64, cap_output};
+use super::{arg_str, arg_u64, cap_output, Set, Tool, ToolFuture, Toolbox};
+use crate::store;
 
 /// Default and largest timeouts.
 pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
 const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// The `bash` tool.
+pub struct Bash;
+
+impl Tool for Bash {
+    fn name(&self) -> &'static str {
+        "bash"
+    }
+    fn description(&self) -> &'static str {
+        "Run a shell command in the agent folder. Output (stdout+stderr) is capped."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "command": {"type": "string"},
+            "timeout_ms": {"type": "integer", "description": "default 120000, max 600000"}},
+            "required": ["command"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move {
+            // container_state tells the host a command is running and for how long it may,
+            // so a long command is not taken for a hung runner.
+            let timeout = timeout_of(input);
+            let _ = store::lock(&tb.store).set_tool(Some(("bash", timeout)));
+            let r = run(&tb.roots.agent, input).await;
+            let _ = store::lock(&tb.store).set_tool(None);
+            r
+        })
+    }
+}
 
 /// The timeout a call declares (what container_state reports to the host).
 pub fn timeout_of(input: &Value) -> u64 {

@@ -1,14 +1,14 @@
 //! File tools: read, write, edit, glob, grep (grep and glob on ripgrep's crates).
 
-use std::fmt::Write;
+use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use nanoclaw_protocol::beneath::{Error, FileType};
 
 use super::paths::{Located, Roots};
-use super::{arg_str, arg_u64, cap_output};
+use super::{arg_str, arg_u64, cap_output, Set, Tool, ToolFuture, Toolbox};
 
 /// Lines returned by `read` when no limit is given.
 const DEFAULT_READ_LINES: usize = 2000;
@@ -16,6 +16,125 @@ const DEFAULT_READ_LINES: usize = 2000;
 const MAX_READ_BYTES: u64 = 10 * 1024 * 1024;
 /// Results `glob` and `grep` list at most.
 const MAX_HITS: usize = 500;
+
+/// The `read` tool.
+pub struct Read;
+
+impl Tool for Read {
+    fn name(&self) -> &'static str {
+        "read"
+    }
+    fn description(&self) -> &'static str {
+        "Read a text file (numbered lines). Relative paths start in the agent folder."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "path": {"type": "string"},
+            "offset": {"type": "integer", "description": "first line, 1-based"},
+            "limit": {"type": "integer"}},
+            "required": ["path"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { read(&tb.roots, input) })
+    }
+}
+
+/// The `write` tool.
+pub struct Write;
+
+impl Tool for Write {
+    fn name(&self) -> &'static str {
+        "write"
+    }
+    fn description(&self) -> &'static str {
+        "Create or replace a file."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "path": {"type": "string"}, "content": {"type": "string"}},
+            "required": ["path", "content"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { write(&tb.roots, input) })
+    }
+}
+
+/// The `edit` tool.
+pub struct Edit;
+
+impl Tool for Edit {
+    fn name(&self) -> &'static str {
+        "edit"
+    }
+    fn description(&self) -> &'static str {
+        "Replace an exact string in a file (must be unique unless replace_all)."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "path": {"type": "string"}, "old_string": {"type": "string"},
+            "new_string": {"type": "string"}, "replace_all": {"type": "boolean"}},
+            "required": ["path", "old_string", "new_string"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { edit(&tb.roots, input) })
+    }
+}
+
+/// The `glob` tool.
+pub struct Glob;
+
+impl Tool for Glob {
+    fn name(&self) -> &'static str {
+        "glob"
+    }
+    fn description(&self) -> &'static str {
+        "List files matching a glob pattern (e.g. **/*.md)."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "pattern": {"type": "string"}, "path": {"type": "string"}},
+            "required": ["pattern"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { glob(&tb.roots, input) })
+    }
+}
+
+/// The `grep` tool.
+pub struct Grep;
+
+impl Tool for Grep {
+    fn name(&self) -> &'static str {
+        "grep"
+    }
+    fn description(&self) -> &'static str {
+        "Search file contents with a regular expression; file:line:text results."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {
+            "pattern": {"type": "string"}, "path": {"type": "string"},
+            "glob": {"type": "string", "description": "only files matching this glob"}},
+            "required": ["pattern"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { grep(&tb.roots, input) })
+    }
+}
 
 /// `read {path, offset?, limit?}`: numbered lines.
 pub fn read(roots: &Roots, input: &Value) -> Result<String, String> {

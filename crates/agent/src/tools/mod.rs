@@ -1,4 +1,5 @@
-//! Tools: the built-ins of the native loop, the NanoClaw tools, and skills, behind one registry.
+//! Tools: the built-ins of the native loop, the NanoClaw tools, and skills, behind one registry
+//! ([`REGISTRY`]); the tools of external MCP servers beside it, found at runtime.
 //!
 //! Names and inputs are a contract (DESIGN §7). A tool never crashes the runner: every failure
 //! comes back to the model as a tool error it can read and act on.
@@ -8,18 +9,20 @@ pub mod external;
 pub mod fs;
 pub mod nanoclaw;
 pub mod paths;
+pub mod registry;
 pub mod skills;
 pub mod web;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::store::{self, Route, Shared};
+use crate::store::{Route, Shared};
 use crate::Config;
 
 pub use paths::Roots;
+pub use registry::{Tool, ToolFuture, REGISTRY};
 
 /// Largest tool output handed back to the model, in bytes.
 pub const MAX_OUTPUT: usize = 30_000;
@@ -177,14 +180,11 @@ impl Toolbox {
 
     /// The tools on offer.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        let mut v = Vec::new();
-        if self.set == Set::All {
-            v.extend(builtin_specs());
-            if !self.skills.is_empty() {
-                v.push(skills::spec());
-            }
-        }
-        v.extend(nanoclaw::specs());
+        let mut v: Vec<ToolSpec> = REGISTRY
+            .iter()
+            .filter(|t| self.set.offers(t.set()) && t.offered(self))
+            .map(|t| t.spec())
+            .collect();
         for server in self.external.get().into_iter().flatten() {
             v.extend(server.specs.iter().cloned());
         }
@@ -193,100 +193,18 @@ impl Toolbox {
 
     /// Runs a tool by name.
     pub async fn call(&self, name: &str, input: &Value) -> ToolOutput {
-        let builtin = self.set == Set::All;
-        let r = match name {
-            "read" if builtin => fs::read(&self.roots, input),
-            "write" if builtin => fs::write(&self.roots, input),
-            "edit" if builtin => fs::edit(&self.roots, input),
-            "glob" if builtin => fs::glob(&self.roots, input),
-            "grep" if builtin => fs::grep(&self.roots, input),
-            "web_fetch" if builtin => web::fetch(&self.http, input).await,
-            "skill" if builtin => skills::load(&self.skills, input),
-            "bash" if builtin => {
-                let timeout = bash::timeout_of(input);
-                let _ = store::lock(&self.store).set_tool(Some(("bash", timeout)));
-                let r = bash::run(&self.roots.agent, input).await;
-                let _ = store::lock(&self.store).set_tool(None);
-                r
+        let r = if name.starts_with(external::PREFIX) {
+            let servers = self.external.get().map(Vec::as_slice).unwrap_or_default();
+            match servers.iter().find_map(|s| s.owns(name).map(|t| (s, t))) {
+                Some((server, tool)) => server.call(tool, input).await,
+                None => Err(format!("unknown tool {name:?}")),
             }
-            other if other.starts_with(external::PREFIX) => {
-                let servers = self.external.get().map(Vec::as_slice).unwrap_or_default();
-                match servers.iter().find_map(|s| s.owns(other).map(|t| (s, t))) {
-                    Some((server, tool)) => server.call(tool, input).await,
-                    None => Err(format!("unknown tool {other:?}")),
-                }
+        } else {
+            match registry::find(self.set, name) {
+                Some(tool) => tool.call(self, input).await,
+                None => Err(format!("unknown tool {name:?}")),
             }
-            other => match nanoclaw::call(self, other, input).await {
-                Some(r) => r,
-                None => Err(format!("unknown tool {other:?}")),
-            },
         };
         r.into()
     }
-}
-
-fn spec(name: &'static str, description: &'static str, input_schema: Value) -> ToolSpec {
-    ToolSpec {
-        name,
-        description,
-        input_schema,
-    }
-}
-
-/// Schemas of the built-in tools.
-pub fn builtin_specs() -> Vec<ToolSpec> {
-    vec![
-        spec(
-            "bash",
-            "Run a shell command in the agent folder. Output (stdout+stderr) is capped.",
-            json!({"type": "object", "properties": {
-                "command": {"type": "string"},
-                "timeout_ms": {"type": "integer", "description": "default 120000, max 600000"}},
-                "required": ["command"]}),
-        ),
-        spec(
-            "read",
-            "Read a text file (numbered lines). Relative paths start in the agent folder.",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string"},
-                "offset": {"type": "integer", "description": "first line, 1-based"},
-                "limit": {"type": "integer"}},
-                "required": ["path"]}),
-        ),
-        spec(
-            "write",
-            "Create or replace a file.",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string"}, "content": {"type": "string"}},
-                "required": ["path", "content"]}),
-        ),
-        spec(
-            "edit",
-            "Replace an exact string in a file (must be unique unless replace_all).",
-            json!({"type": "object", "properties": {
-                "path": {"type": "string"}, "old_string": {"type": "string"},
-                "new_string": {"type": "string"}, "replace_all": {"type": "boolean"}},
-                "required": ["path", "old_string", "new_string"]}),
-        ),
-        spec(
-            "glob",
-            "List files matching a glob pattern (e.g. **/*.md).",
-            json!({"type": "object", "properties": {
-                "pattern": {"type": "string"}, "path": {"type": "string"}},
-                "required": ["pattern"]}),
-        ),
-        spec(
-            "grep",
-            "Search file contents with a regular expression; file:line:text results.",
-            json!({"type": "object", "properties": {
-                "pattern": {"type": "string"}, "path": {"type": "string"},
-                "glob": {"type": "string", "description": "only files matching this glob"}},
-                "required": ["pattern"]}),
-        ),
-        spec(
-            "web_fetch",
-            "Fetch a web page (http/https) as text.",
-            json!({"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}),
-        ),
-    ]
 }

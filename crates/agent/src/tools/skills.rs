@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{arg_str, ToolSpec};
+use super::{arg_str, Set, Tool, ToolFuture, Toolbox};
 
 /// A discovered skill.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,12 +60,27 @@ pub fn discover(dirs: &[PathBuf], agent_dir: &Path) -> Vec<Skill> {
     out
 }
 
-/// The `skill` tool.
-pub fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "skill",
-        description: "Load the full instructions of a skill listed in the system prompt.",
-        input_schema: json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+/// The `skill` tool, offered when there are skills.
+pub struct SkillTool;
+
+impl Tool for SkillTool {
+    fn name(&self) -> &'static str {
+        "skill"
+    }
+    fn description(&self) -> &'static str {
+        "Load the full instructions of a skill listed in the system prompt."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn offered(&self, tb: &Toolbox) -> bool {
+        !tb.skills.is_empty()
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(async move { load(&tb.skills, input) })
     }
 }
 

@@ -6,12 +6,33 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{arg_str, cap_output};
+use super::{arg_str, cap_output, Set, Tool, ToolFuture, Toolbox};
 
 /// Largest body read.
 const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// The `web_fetch` tool.
+pub struct WebFetch;
+
+impl Tool for WebFetch {
+    fn name(&self) -> &'static str {
+        "web_fetch"
+    }
+    fn description(&self) -> &'static str {
+        "Fetch a web page (http/https) as text."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]})
+    }
+    fn set(&self) -> Set {
+        Set::All
+    }
+    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
+        Box::pin(fetch(&tb.http, input))
+    }
+}
 
 /// Fetches the URL (http/https only).
 pub async fn fetch(http: &reqwest::Client, input: &Value) -> Result<String, String> {
