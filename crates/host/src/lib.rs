@@ -27,15 +27,15 @@
 //!   notices), [`db`] (the central DB), [`config`], [`logging`], [`perms`], [`failpoint`].
 
 pub mod access;
-pub mod actions;
+pub(crate) mod actions;
 pub mod channels;
 pub mod config;
 pub mod control;
 pub mod db;
-pub mod delivery;
-pub mod failpoint;
+pub(crate) mod delivery;
+pub(crate) mod failpoint;
 pub mod host;
-pub mod ingress;
+pub(crate) mod ingress;
 pub mod logging;
 pub mod perms;
 pub mod runners;

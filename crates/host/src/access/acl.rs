@@ -21,9 +21,6 @@ impl Host {
 
     /// ACL: a row may go to the session's own chat or to one of its agent's destinations, and
     /// the thread is part of the route: a per-thread session posts only into its own thread;
-
-    /// ACL: a row may go to the session's own chat or to one of its agent's destinations, and
-    /// the thread is part of the route: a per-thread session posts only into its own thread;
     /// a shared session into any thread of its chat; in a destination chat the agent is wired
     /// to per-thread, only outside the threads (they belong to their own sessions).
     pub async fn route_allowed(

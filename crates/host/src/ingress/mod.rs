@@ -20,7 +20,7 @@ use crate::channels::InboundEvent;
 use crate::db::{self, unregistered::Reason};
 use crate::Host;
 
-pub use admit::{MAX_TEXT_BYTES, PAIRED};
+use admit::PAIRED;
 pub use engage::Router;
 
 /// One row the router wrote.
