@@ -125,13 +125,29 @@ pub async fn request(
         })
         .await
         .map_err(|e| e.to_string())?;
+    // A request whose card nobody will see must not wait for a decision: it is withdrawn
+    // and the agent told why (it may ask again).
+    let withdraw = |why: String| async {
+        let id = approval.clone();
+        let _ = host
+            .db
+            .call(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM pending_approvals WHERE approval_id = ?1",
+                    [&id],
+                )?)
+            })
+            .await;
+        Err(why)
+    };
     let Some((approver, ct, pid)) = route else {
-        return Err(
+        return withdraw(
             "no approver can be reached by DM (pair an owner first: nanoclaw pair telegram)".into(),
-        );
+        )
+        .await;
     };
     let Some(channel) = host.channels.get(&ct).cloned() else {
-        return Err(format!("the approver's channel {ct} is not running"));
+        return withdraw(format!("the approver's channel {ct} is not running")).await;
     };
     let question = format!("Agent {group_name} asks to {}", describe(action, payload));
     let content = Outbound::AskQuestion {
@@ -149,10 +165,12 @@ pub async fn request(
         content,
         files: vec![],
     };
-    let sent = channel
-        .send(&item)
-        .await
-        .map_err(|e| format!("the approval card could not be sent: {e}"))?;
+    // Host-originated, so outside the intents (docs/ARCHITECTURE.md, "One send path"): one
+    // attempt, its failure returned to the agent.
+    let sent = match channel.send(&item).await {
+        Ok(sent) => sent,
+        Err(e) => return withdraw(format!("the approval card could not be sent: {e}")).await,
+    };
     let options =
         nanoclaw_protocol::content::QuestionOption::normalize_all(&OPTIONS.map(|o| json!(o)));
     crate::access::questions::record(
