@@ -112,7 +112,7 @@ pub enum Origin {
 }
 
 /// Applies every migration the DB has not seen; says where the DB came from.
-pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
+pub fn run(conn: &mut Connection) -> Result<Origin, super::Error> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)",
@@ -140,9 +140,7 @@ pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
     }
     if origin == Origin::OldRust {
         let tx = conn.transaction()?;
-        convert_old(&tx).map_err(|e| {
-            anyhow::anyhow!("carrying the DB into NanoClaw v2's shapes failed: {e}")
-        })?;
+        convert_old(&tx).map_err(super::Error::Conversion)?;
         // The conversion stands for v2's migrations and for ours that add to v2's tables.
         for name in v2_names().chain(["v2_beside"]) {
             record(&tx, name)?;
@@ -167,7 +165,7 @@ pub fn run(conn: &mut Connection) -> anyhow::Result<Origin> {
             Up::Sql(sql) => tx.execute_batch(sql),
             Up::Code(f) => f(&tx),
         }
-        .map_err(|e| anyhow::anyhow!("migration {name} failed: {e}"))?;
+        .map_err(|source| super::Error::Migration { name, source })?;
         record(&tx, name)?;
         tx.commit()?;
     }

@@ -20,6 +20,36 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+/// Why the central DB could not be opened: the typed error of this seam (the closures given
+/// to [`Db::call`] stay `anyhow`, they are the host's own code).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file or its folder could not be created or opened.
+    #[error("cannot open the central DB {}: {source}", path.display())]
+    Open {
+        /// The DB file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite refused (a corrupt file, a locked one past the busy timeout…).
+    #[error("central DB: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// One migration failed; the DB is as it was before that migration.
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        /// The migration's name in the ledger.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An earlier release's DB could not be carried into v2's shapes (nothing was changed).
+    #[error("carrying the DB into NanoClaw v2's shapes failed: {0}")]
+    Conversion(#[source] rusqlite::Error),
+}
+
 /// Shared handle to the central DB.
 #[derive(Clone)]
 pub struct Db {
@@ -28,9 +58,13 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) and migrates the central DB.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let io = |source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
         }
         // Created 0600 before SQLite sees it; its -wal and -shm files copy the DB's mode.
         {
@@ -43,7 +77,7 @@ impl Db {
             {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(io(e)),
             }
         }
         let mut conn = Connection::open(path)?;
