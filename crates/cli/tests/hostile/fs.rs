@@ -212,7 +212,7 @@ fn fifos_dev_zero_and_huge_sparse_files_in_the_outbox_fail_their_row_and_stay_un
     }
 }
 
-/// The id the router gives a Telegram message (router::stable_id).
+/// The id ingress gives a Telegram message (ingress::stable_id).
 fn telegram_row_id(message_id: i64) -> String {
     let key = format!("telegram\0telegram:{CHAT}\0{message_id}");
     format!(

@@ -25,7 +25,7 @@ use crate::HostEvent;
 pub const CHANNEL: &str = "cli";
 /// Platform id of the default terminal chat.
 pub const PLATFORM: &str = "local";
-/// Longest accepted line from a client (a bit over the router's text limit, so the router reports it).
+/// Longest accepted line from a client (a bit over ingress's text limit, so ingress reports it).
 const MAX_LINE: usize = 4 * 1024 * 1024;
 
 /// The terminal channel.

@@ -1,5 +1,5 @@
 //! [`ChannelContext`]: everything a channel adapter may ask of the host, and nothing more.
-//! Adapters never see `Host`: they hand inbound events to the router, report button presses
+//! Adapters never see `Host`: they hand inbound events to ingress, report button presses
 //! (the context checks who pressed and where), keep a little state of their own, stage
 //! downloads, read their own settings and wait for shutdown.
 
@@ -131,7 +131,7 @@ impl ChannelContext {
             .await
     }
 
-    /// A new private folder for one download; the router moves staged files into the
+    /// A new private folder for one download; ingress moves staged files into the
     /// sessions' inboxes.
     pub async fn staging_dir(&self) -> std::io::Result<PathBuf> {
         let dir = self

@@ -44,7 +44,7 @@ pub struct Capabilities {
     pub cold_dm: bool,
 }
 
-/// A message normalised by an adapter, ready for the router.
+/// A message normalised by an adapter, ready for ingress.
 #[derive(Debug, Clone, Default)]
 pub struct InboundEvent {
     /// Channel.
@@ -68,7 +68,7 @@ pub struct InboundEvent {
     /// The platform's id of this message, when it has one: makes routing idempotent (a
     /// redelivered update maps to the same row and is ignored).
     pub platform_message_id: Option<String>,
-    /// Files the adapter downloaded to a staging folder; the router moves them into each
+    /// Files the adapter downloaded to a staging folder; ingress moves them into each
     /// session's inbox/<message_id>/.
     pub attachments: Vec<StagedFile>,
     /// The message this one answers, as the platform quoted it.
@@ -82,7 +82,7 @@ pub struct ReplyTo {
     pub platform_message_id: Option<String>,
     /// Who wrote it.
     pub sender: Option<String>,
-    /// Its text (the router keeps a short excerpt).
+    /// Its text (ingress keeps a short excerpt).
     pub text: Option<String>,
 }
 

@@ -23,7 +23,7 @@ use crate::Host;
 use admit::PAIRED;
 pub use engage::Router;
 
-/// One row the router wrote.
+/// One row ingress wrote.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     /// Session.
