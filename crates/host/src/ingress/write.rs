@@ -43,7 +43,7 @@ pub(super) async fn write(
     }
     let chat = Chat {
         sender: ev.sender_name.clone(),
-        sender_id: user_id(&ev),
+        sender_id: user_id(ev),
         text: ev.text.clone(),
         is_mention: Some(ev.is_mention),
         extra,
