@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use nanoclaw_protocol::content::QuestionOption;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -276,7 +277,9 @@ pub fn authorize(
     let Some(mg) = db::messaging_groups::find(c, &q.channel_type, &q.platform_id)? else {
         return Ok(Err("the card's chat is not known"));
     };
-    if mg.unknown_sender_policy != "public" && !db::users::is_known_in_chat(c, sender, &mg.id)? {
+    if mg.unknown_sender_policy != UnknownSenderPolicy::Public
+        && !db::users::is_known_in_chat(c, sender, &mg.id)?
+    {
         return Ok(Err("the chat's policy does not admit the sender"));
     }
     let scoped: Option<String> = c
@@ -427,9 +430,10 @@ pub async fn expire(host: &Arc<Host>) -> anyhow::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nanoclaw_protocol::status::SenderScope;
 
     /// A chat with `policy` wired to a group, a session in it, and a question or approval card.
-    fn world(policy: &str, scope: &str) -> (rusqlite::Connection, String) {
+    fn world(policy: UnknownSenderPolicy, scope: SenderScope) -> (rusqlite::Connection, String) {
         let mut c = rusqlite::Connection::open_in_memory().unwrap();
         db::migrations::run(&mut c).unwrap();
         let ag = db::agent_groups::create(&c, "A", "a").unwrap();
@@ -489,7 +493,7 @@ mod tests {
 
     #[test]
     fn an_approval_is_decided_by_its_approver_or_an_admin_of_the_group_only() {
-        let (c, _) = world("public", "all");
+        let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::All);
         let q = card(Kind::Approval, "appr-1", Some("telegram:4"));
         assert!(may(&c, &q, "telegram:4"), "the approver it was sent to");
         assert!(may(&c, &q, "telegram:1"), "an owner");
@@ -507,14 +511,14 @@ mod tests {
 
     #[test]
     fn a_question_is_answered_only_by_senders_the_chat_admits() {
-        let (c, _) = world("strict", "all");
+        let (c, _) = world(UnknownSenderPolicy::Strict, SenderScope::All);
         let q = card(Kind::Question, "q-1", None);
         assert!(may(&c, &q, "telegram:3"), "a member");
         assert!(may(&c, &q, "telegram:1"), "the owner");
         assert!(!may(&c, &q, "telegram:99"), "a stranger in a strict chat");
-        let (c, _) = world("public", "all");
+        let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::All);
         assert!(may(&c, &q, "telegram:99"), "anyone in a public chat");
-        let (c, _) = world("public", "known");
+        let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::Known);
         assert!(
             !may(&c, &q, "telegram:99"),
             "the asking agent admits only known senders"
