@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use nanoclaw_protocol::status::MessageStatus;
 use rusqlite::params;
 use serde_json::{json, Value};
 
@@ -21,11 +22,12 @@ pub async fn handle(
     action: &str,
     payload: &Value,
 ) -> anyhow::Result<()> {
+    use MessageStatus::{Paused, Pending};
     let result = match action {
         "schedule_task" => schedule(host, sess, payload).await,
-        "pause_task" => set_task_status(host, sess, payload, &["pending"], Some("paused")).await,
-        "resume_task" => set_task_status(host, sess, payload, &["paused"], Some("pending")).await,
-        "cancel_task" => set_task_status(host, sess, payload, &["pending", "paused"], None).await,
+        "pause_task" => set_task_status(host, sess, payload, &[Pending], Some(Paused)).await,
+        "resume_task" => set_task_status(host, sess, payload, &[Paused], Some(Pending)).await,
+        "cancel_task" => set_task_status(host, sess, payload, &[Pending, Paused], None).await,
         "update_task" => update_task(host, sess, payload).await,
         "create_agent" => create_agent(host, sess, payload).await,
         "install_packages" | "add_mcp_server" | "request_rebuild" => {
@@ -168,8 +170,8 @@ async fn set_task_status(
     host: &Arc<Host>,
     sess: &db::sessions::Session,
     p: &Value,
-    from: &'static [&'static str],
-    to: Option<&'static str>,
+    from: &'static [MessageStatus],
+    to: Option<MessageStatus>,
 ) -> Outcome {
     let id = task_id(p)?;
     let shown = id.clone();
@@ -177,7 +179,7 @@ async fn set_task_status(
     let n = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let _g = sessions::write_lock(&dir);
         let c = nanoclaw_protocol::schema::open_inbound_write(&dir)?;
-        let sql_from = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+        let sql_from = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
         let n = match to {
             Some(status) => c.execute(
                 &format!("UPDATE messages_in SET status = ?1 WHERE kind = 'task' AND (series_id = ?2 OR id = ?2) AND status IN ({sql_from})"),
@@ -194,15 +196,16 @@ async fn set_task_status(
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     if n == 0 {
-        return Err(format!("no {} task {shown}", from.join(" or ")));
+        let names: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        return Err(format!("no {} task {shown}", names.join(" or ")));
     }
-    if to == Some("pending") {
+    if to == Some(MessageStatus::Pending) {
         host.wake(&sess.id).await;
     }
     Ok(Reply::Done(json!(format!(
         "task {shown} {}",
         match to {
-            Some("paused") => "paused",
+            Some(MessageStatus::Paused) => "paused",
             Some(_) => "resumed",
             None => "cancelled",
         }

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use nanoclaw_protocol::status::SessionMode;
 use nanoclaw_protocol::{schema, seq, Home, SessionPaths};
 use rusqlite::{params, Connection, TransactionBehavior};
 
@@ -64,10 +65,10 @@ pub fn resolve(
     w: &Wiring,
     thread: Option<&str>,
 ) -> anyhow::Result<Session> {
-    let (mg, thread) = match w.session_mode.as_str() {
-        "agent-shared" => (None, None),
-        "per-thread" => (Some(w.messaging_group_id.as_str()), thread),
-        _ => (Some(w.messaging_group_id.as_str()), None),
+    let (mg, thread) = match w.session_mode {
+        SessionMode::AgentShared => (None, None),
+        SessionMode::PerThread => (Some(w.messaging_group_id.as_str()), thread),
+        SessionMode::Shared => (Some(w.messaging_group_id.as_str()), None),
     };
     if let Some(s) = db::sessions::find(c, &w.agent_group_id, mg, thread)? {
         return Ok(s);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use nanoclaw_host::channels::InboundEvent;
 use nanoclaw_host::db::{self, wirings::NewWiring};
 use nanoclaw_host::Host;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use nanoclaw_protocol::Home;
 use nanoclaw_testkit::{eventually, TestHome};
 use rusqlite::{params, Connection};
@@ -63,7 +64,7 @@ async fn ask_another_agent_and_get_the_answer_back() {
             let a = db::agent_groups::create(c, "Asker", "asker")?;
             let b = db::agent_groups::create(c, "Helper", "helper")?;
             let s = db::agent_groups::create(c, "Stranger", "stranger")?;
-            let mg = db::messaging_groups::create(c, "test", "chat-a", None, false, "public")?;
+            let mg = db::messaging_groups::create(c, "test", "chat-a", None, false, UnknownSenderPolicy::Public)?;
             let w = NewWiring::every_message(&mg.id, &a.id);
             db::wirings::create(c, &w)?;
             c.execute(

@@ -12,6 +12,7 @@ use nanoclaw_host::channels::{
 };
 use nanoclaw_host::db::{self, wirings::NewWiring};
 use nanoclaw_host::Host;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use nanoclaw_protocol::Home;
 use nanoclaw_testkit::{eventually, TestHome};
 
@@ -60,7 +61,14 @@ async fn a_channel_from_outside_the_host_crate_plugs_in() {
     h.start().await.unwrap();
     h.db.call(|c| {
         let ag = db::agent_groups::create(c, "Loop agent", "loop-agent")?;
-        let mg = db::messaging_groups::create(c, "loop", "loop:1", None, false, "public")?;
+        let mg = db::messaging_groups::create(
+            c,
+            "loop",
+            "loop:1",
+            None,
+            false,
+            UnknownSenderPolicy::Public,
+        )?;
         let w = NewWiring::every_message(&mg.id, &ag.id);
         db::wirings::create(c, &w)
     })

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use nanoclaw_host::channels::InboundEvent;
 use nanoclaw_host::db::{self, wirings::NewWiring};
 use nanoclaw_host::Host;
+use nanoclaw_protocol::status::{
+    EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode, UnknownSenderPolicy,
+};
 use nanoclaw_protocol::Home;
 use nanoclaw_testkit::TestHome;
 use rusqlite::Connection;
@@ -42,10 +45,10 @@ async fn wire(
     h: &Arc<Host>,
     folder: &str,
     platform: &str,
-    policy: &str,
+    policy: UnknownSenderPolicy,
     f: impl FnOnce(&mut NewWiring) + Send + 'static,
 ) -> (String, String) {
-    let (folder, platform, policy) = (folder.to_string(), platform.to_string(), policy.to_string());
+    let (folder, platform) = (folder.to_string(), platform.to_string());
     h.db.call(move |c| {
         let ag = match db::agent_groups::by_folder(c, &folder)? {
             Some(g) => g,
@@ -54,7 +57,7 @@ async fn wire(
         let mg = match db::messaging_groups::find(c, "test", &platform)? {
             Some(m) => m,
             None => {
-                db::messaging_groups::create(c, "test", &platform, Some(&platform), true, &policy)?
+                db::messaging_groups::create(c, "test", &platform, Some(&platform), true, policy)?
             }
         };
         let mut w = NewWiring::new(&mg.id, &ag.id);
@@ -76,9 +79,9 @@ async fn in_thread(h: &Arc<Host>, chat: &str, thread: &str, text: &str) -> Strin
 }
 
 /// Wires `folder` to `chat` engaging on every message, with a session mode.
-async fn wire_all(h: &Arc<Host>, folder: &str, chat: &str, mode: &'static str) -> (String, String) {
-    wire(h, folder, chat, "public", move |w| {
-        w.engage_mode = "pattern";
+async fn wire_all(h: &Arc<Host>, folder: &str, chat: &str, mode: SessionMode) -> (String, String) {
+    wire(h, folder, chat, UnknownSenderPolicy::Public, move |w| {
+        w.engage_mode = EngageMode::Pattern;
         w.engage_pattern = Some(".");
         w.session_mode = mode;
     })
@@ -112,24 +115,24 @@ fn rows_in(th: &TestHome, session: &str) -> Vec<(i64, i64, String)> {
 async fn session_modes_and_isolation() {
     let (_th, h) = host().await;
     // shared: threads of one chat share a session.
-    wire_all(&h, "shared", "chat-shared", "shared").await;
+    wire_all(&h, "shared", "chat-shared", SessionMode::Shared).await;
     let a = in_thread(&h, "chat-shared", "t1", "a").await;
     assert_eq!(a, in_thread(&h, "chat-shared", "t2", "b").await);
     // per-thread: one session per thread.
-    wire_all(&h, "threads", "chat-threads", "per-thread").await;
+    wire_all(&h, "threads", "chat-threads", SessionMode::PerThread).await;
     let a = in_thread(&h, "chat-threads", "t1", "a").await;
     assert_ne!(a, in_thread(&h, "chat-threads", "t2", "b").await);
     assert_eq!(a, in_thread(&h, "chat-threads", "t1", "c").await);
     // agent-shared: two chats of one agent share one session.
     for chat in ["chat-as-1", "chat-as-2"] {
-        wire_all(&h, "everywhere", chat, "agent-shared").await;
+        wire_all(&h, "everywhere", chat, SessionMode::AgentShared).await;
     }
     let a = h.route(ev("chat-as-1", "u", "a")).await.unwrap();
     let b = h.route(ev("chat-as-2", "u", "b")).await.unwrap();
     assert_eq!(a.accepted[0].session_id, b.accepted[0].session_id);
     // separate agent groups on one chat: separate sessions under separate agent folders.
-    wire_all(&h, "alpha", "chat-sep", "shared").await;
-    wire_all(&h, "beta", "chat-sep", "shared").await;
+    wire_all(&h, "alpha", "chat-sep", SessionMode::Shared).await;
+    wire_all(&h, "beta", "chat-sep", SessionMode::Shared).await;
     let r = h.route(ev("chat-sep", "u", "x")).await.unwrap();
     assert_eq!(r.accepted.len(), 2, "fan-out to both agents");
     assert_ne!(r.accepted[0].session_id, r.accepted[1].session_id);
@@ -149,8 +152,8 @@ async fn session_modes_and_isolation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engage_modes_scope_and_accumulate() {
     let (th, h) = host().await;
-    wire(&h, "pat", "chat-pat", "public", |w| {
-        w.engage_mode = "pattern";
+    wire(&h, "pat", "chat-pat", UnknownSenderPolicy::Public, |w| {
+        w.engage_mode = EngageMode::Pattern;
         w.engage_pattern = Some("(?i)^@andy\\b");
     })
     .await;
@@ -169,7 +172,7 @@ async fn engage_modes_scope_and_accumulate() {
         1
     );
 
-    wire(&h, "men", "chat-men", "public", |_| {}).await;
+    wire(&h, "men", "chat-men", UnknownSenderPolicy::Public, |_| {}).await;
     assert!(h
         .route(ev("chat-men", "u", "no mention"))
         .await
@@ -200,10 +203,16 @@ async fn engage_modes_scope_and_accumulate() {
         1
     );
 
-    wire(&h, "sticky", "chat-sticky", "public", |w| {
-        w.engage_mode = "mention-sticky";
-        w.session_mode = "per-thread";
-    })
+    wire(
+        &h,
+        "sticky",
+        "chat-sticky",
+        UnknownSenderPolicy::Public,
+        |w| {
+            w.engage_mode = EngageMode::MentionSticky;
+            w.session_mode = SessionMode::PerThread;
+        },
+    )
     .await;
     let t = |id: &str, text: &str, m: bool| InboundEvent {
         thread_id: Some(id.into()),
@@ -237,8 +246,8 @@ async fn engage_modes_scope_and_accumulate() {
         .is_empty());
 
     // accumulate: non-engaging messages are stored as context (trigger=0).
-    wire(&h, "acc", "chat-acc", "public", |w| {
-        w.ignored_message_policy = "accumulate";
+    wire(&h, "acc", "chat-acc", UnknownSenderPolicy::Public, |w| {
+        w.ignored_message_policy = IgnoredMessagePolicy::Accumulate;
     })
     .await;
     let r = h
@@ -251,11 +260,17 @@ async fn engage_modes_scope_and_accumulate() {
     assert_eq!(rows[0].1, 0);
 
     // sender_scope=known: strangers are refused (and audited) even on a public chat.
-    let (ag, _) = wire(&h, "scoped", "chat-scoped", "public", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-        w.sender_scope = "known";
-    })
+    let (ag, _) = wire(
+        &h,
+        "scoped",
+        "chat-scoped",
+        UnknownSenderPolicy::Public,
+        |w| {
+            w.engage_mode = EngageMode::Pattern;
+            w.engage_pattern = Some(".");
+            w.sender_scope = SenderScope::Known;
+        },
+    )
     .await;
     assert!(h
         .route(ev("chat-scoped", "stranger", "hi"))
@@ -289,10 +304,16 @@ async fn engage_modes_scope_and_accumulate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_senders_and_chats() {
     let (_th, h) = host().await;
-    wire(&h, "strict", "chat-strict", "strict", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
+    wire(
+        &h,
+        "strict",
+        "chat-strict",
+        UnknownSenderPolicy::Strict,
+        |w| {
+            w.engage_mode = EngageMode::Pattern;
+            w.engage_pattern = Some(".");
+        },
+    )
     .await;
     for _ in 0..3 {
         let r = h
@@ -322,10 +343,16 @@ async fn unknown_senders_and_chats() {
         1
     );
     // request_approval parks the message instead of losing it.
-    wire(&h, "ask", "chat-ask", "request_approval", |w| {
-        w.engage_mode = "pattern";
-        w.engage_pattern = Some(".");
-    })
+    wire(
+        &h,
+        "ask",
+        "chat-ask",
+        UnknownSenderPolicy::RequestApproval,
+        |w| {
+            w.engage_mode = EngageMode::Pattern;
+            w.engage_pattern = Some(".");
+        },
+    )
     .await;
     assert!(h
         .route(ev("chat-ask", "newbie", "please"))
@@ -380,7 +407,7 @@ async fn unknown_senders_and_chats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_first_messages_make_one_session() {
     let (th, h) = host().await;
-    wire_all(&h, "busy", "chat-new", "shared").await;
+    wire_all(&h, "busy", "chat-new", SessionMode::Shared).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let h = h.clone();

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use nanoclaw_host::channels::InboundEvent;
 use nanoclaw_host::db::{self, wirings::NewWiring};
 use nanoclaw_host::Host;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use nanoclaw_protocol::Home;
 use nanoclaw_testkit::{runner_pids, TestHome};
 use rusqlite::Connection;
@@ -25,7 +26,14 @@ async fn cap_queues_extra_sessions_and_runs_them_when_a_slot_frees() {
         let chat = chat.clone();
         h.db.call(move |c| {
             let ag = db::agent_groups::create(c, &format!("agent {i}"), &format!("agent-{i}"))?;
-            let mg = db::messaging_groups::create(c, "test", &chat, None, false, "public")?;
+            let mg = db::messaging_groups::create(
+                c,
+                "test",
+                &chat,
+                None,
+                false,
+                UnknownSenderPolicy::Public,
+            )?;
             let w = NewWiring::every_message(&mg.id, &ag.id);
             db::wirings::create(c, &w)
         })

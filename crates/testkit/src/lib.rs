@@ -174,7 +174,8 @@ impl TestHome {
             "--engage-mode",
             engage,
         ];
-        if engage == "pattern" {
+        // Text, not the type: tests pass these straight to ctl, which checks them.
+        if engage == nanoclaw_protocol::status::EngageMode::Pattern.as_str() {
             args.extend_from_slice(&["--engage-pattern", "."]);
         }
         self.ctl(&args);

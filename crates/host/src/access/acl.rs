@@ -1,5 +1,7 @@
 //! The ACL of outbound rows: where a session may post.
 
+use nanoclaw_protocol::status::SessionMode;
+
 use super::super::Host;
 use crate::db;
 
@@ -39,19 +41,22 @@ impl Host {
         );
         self.db
             .call(move |c| {
-                let mode = |mg: &str| -> rusqlite::Result<Option<String>> {
-                    c.query_row(
-                        "SELECT session_mode FROM messaging_group_agents WHERE messaging_group_id = ?1 AND agent_group_id = ?2",
-                        [mg, &s.agent_group_id],
-                        |r| r.get(0),
-                    )
-                    .optional()
+                // Read as the wirings are (an odd or missing mode is `shared`), so the ACL
+                // and routing agree on which session a thread belongs to.
+                let per_thread = |mg: &str| -> rusqlite::Result<bool> {
+                    let mode: Option<SessionMode> = c
+                        .query_row(
+                            "SELECT session_mode FROM messaging_group_agents WHERE messaging_group_id = ?1 AND agent_group_id = ?2",
+                            [mg, &s.agent_group_id],
+                            |r| db::choice::read(r, 0, "messaging_group_agents.session_mode"),
+                        )
+                        .optional()?;
+                    Ok(mode == Some(SessionMode::PerThread))
                 };
                 if let Some(mg) = s.messaging_group_id.as_deref() {
                     if let Some(own) = db::messaging_groups::get(c, mg)? {
                         if own.channel_type == ct && own.platform_id == pid {
-                            return Ok(mode(mg)?.as_deref() != Some("per-thread")
-                                || thread == s.thread_id);
+                            return Ok(!per_thread(mg)? || thread == s.thread_id);
                         }
                     }
                 }
@@ -68,7 +73,7 @@ impl Host {
                     return Ok(true);
                 }
                 Ok(match db::messaging_groups::find(c, &ct, &pid)? {
-                    Some(mg) => mode(&mg.id)?.as_deref() != Some("per-thread"),
+                    Some(mg) => !per_thread(&mg.id)?,
                     None => true,
                 })
             })

@@ -102,12 +102,11 @@ pub(super) fn create_wiring(
         check_pattern(p)?;
     }
     let mut w = db::wirings::NewWiring::new(&mg, &ag);
-    w.engage_mode = typed::<EngageMode>(row, "engage_mode")?.as_str();
+    w.engage_mode = typed::<EngageMode>(row, "engage_mode")?;
     w.engage_pattern = pattern.as_deref();
-    w.sender_scope = typed::<SenderScope>(row, "sender_scope")?.as_str();
-    w.ignored_message_policy =
-        typed::<IgnoredMessagePolicy>(row, "ignored_message_policy")?.as_str();
-    w.session_mode = typed::<SessionMode>(row, "session_mode")?.as_str();
+    w.sender_scope = typed::<SenderScope>(row, "sender_scope")?;
+    w.ignored_message_policy = typed::<IgnoredMessagePolicy>(row, "ignored_message_policy")?;
+    w.session_mode = typed::<SessionMode>(row, "session_mode")?;
     w.priority = match row.get("priority") {
         Some(Sql::Integer(n)) => *n,
         _ => 0,

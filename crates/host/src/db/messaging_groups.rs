@@ -1,5 +1,6 @@
 //! `messaging_groups`: one chat on one platform.
 
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
@@ -16,8 +17,8 @@ pub struct MessagingGroup {
     pub name: Option<String>,
     /// Group chat (vs DM).
     pub is_group: bool,
-    /// strict | request_approval | public.
-    pub unknown_sender_policy: String,
+    /// What happens to a message from a sender the chat does not know.
+    pub unknown_sender_policy: UnknownSenderPolicy,
     /// Creation time.
     pub created_at: String,
     /// When the owner refused the chat (v2): it then stays quiet.
@@ -34,7 +35,8 @@ fn from_row(r: &Row) -> rusqlite::Result<MessagingGroup> {
         platform_id: r.get(2)?,
         name: r.get(3)?,
         is_group: super::or(r, 4, false)?,
-        unknown_sender_policy: r.get(5)?,
+        // A policy v2 spelled otherwise reads as strict, as admission always treated it.
+        unknown_sender_policy: super::choice::read(r, 5, "messaging_groups.unknown_sender_policy")?,
         created_at: r.get(6)?,
         denied_at: r.get(7)?,
     })
@@ -73,7 +75,7 @@ pub fn create(
     platform_id: &str,
     name: Option<&str>,
     is_group: bool,
-    policy: &str,
+    policy: UnknownSenderPolicy,
 ) -> rusqlite::Result<MessagingGroup> {
     let g = MessagingGroup {
         id: nanoclaw_protocol::new_id("mg"),
@@ -81,7 +83,7 @@ pub fn create(
         platform_id: platform_id.into(),
         name: name.map(str::to_string),
         is_group,
-        unknown_sender_policy: policy.into(),
+        unknown_sender_policy: policy,
         created_at: super::now(),
         denied_at: None,
     };
@@ -112,7 +114,14 @@ pub fn find_or_create(
         return Ok((g, false));
     }
     Ok((
-        create(c, channel_type, platform_id, name, is_group, "strict")?,
+        create(
+            c,
+            channel_type,
+            platform_id,
+            name,
+            is_group,
+            UnknownSenderPolicy::Strict,
+        )?,
         true,
     ))
 }

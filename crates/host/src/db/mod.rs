@@ -5,6 +5,7 @@
 
 pub mod agent_groups;
 pub mod channel_state;
+pub mod choice;
 pub mod container_configs;
 pub mod destinations;
 pub mod intents;

@@ -1,5 +1,6 @@
 //! `messaging_group_agents`: which agent groups a chat reaches, and how.
 
+use nanoclaw_protocol::status::{EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode};
 use rusqlite::{params, Connection, Row};
 use serde::Serialize;
 
@@ -12,16 +13,16 @@ pub struct Wiring {
     pub messaging_group_id: String,
     /// Agent.
     pub agent_group_id: String,
-    /// pattern | mention | mention-sticky.
-    pub engage_mode: String,
+    /// Which messages wake the agent.
+    pub engage_mode: EngageMode,
     /// Regex for `pattern`.
     pub engage_pattern: Option<String>,
-    /// all | known.
-    pub sender_scope: String,
-    /// drop | accumulate.
-    pub ignored_message_policy: String,
-    /// shared | per-thread | agent-shared.
-    pub session_mode: String,
+    /// Whose messages reach the agent.
+    pub sender_scope: SenderScope,
+    /// What becomes of a message that does not engage.
+    pub ignored_message_policy: IgnoredMessagePolicy,
+    /// Which session the chat's messages go to.
+    pub session_mode: SessionMode,
     /// Higher first.
     pub priority: i64,
     /// Creation time.
@@ -31,16 +32,20 @@ pub struct Wiring {
 /// Columns in insert order.
 pub const COLS: &str = "id, messaging_group_id, agent_group_id, engage_mode, engage_pattern, sender_scope, ignored_message_policy, session_mode, priority, created_at";
 
+// The mode and policy columns read through `choice`: NULL (v2 leaves them nullable) and a
+// spelling we do not know both read as the column's default, which is what routing always did
+// with them, so one odd row never stops a chat's routing.
 fn from_row(r: &Row) -> rusqlite::Result<Wiring> {
+    use super::choice::read;
     Ok(Wiring {
         id: r.get(0)?,
         messaging_group_id: r.get(1)?,
         agent_group_id: r.get(2)?,
-        engage_mode: super::or(r, 3, "mention".into())?,
+        engage_mode: read(r, 3, "messaging_group_agents.engage_mode")?,
         engage_pattern: r.get(4)?,
-        sender_scope: super::or(r, 5, "all".into())?,
-        ignored_message_policy: super::or(r, 6, "drop".into())?,
-        session_mode: super::or(r, 7, "shared".into())?,
+        sender_scope: read(r, 5, "messaging_group_agents.sender_scope")?,
+        ignored_message_policy: read(r, 6, "messaging_group_agents.ignored_message_policy")?,
+        session_mode: read(r, 7, "messaging_group_agents.session_mode")?,
         priority: super::or(r, 8, 0)?,
         created_at: r.get(9)?,
     })
@@ -64,15 +69,15 @@ pub struct NewWiring<'a> {
     /// Agent.
     pub agent_group_id: &'a str,
     /// Engage mode.
-    pub engage_mode: &'a str,
+    pub engage_mode: EngageMode,
     /// Pattern.
     pub engage_pattern: Option<&'a str>,
     /// Sender scope.
-    pub sender_scope: &'a str,
+    pub sender_scope: SenderScope,
     /// Ignored policy.
-    pub ignored_message_policy: &'a str,
+    pub ignored_message_policy: IgnoredMessagePolicy,
     /// Session mode.
-    pub session_mode: &'a str,
+    pub session_mode: SessionMode,
     /// Priority.
     pub priority: i64,
 }
@@ -83,11 +88,11 @@ impl<'a> NewWiring<'a> {
         Self {
             messaging_group_id,
             agent_group_id,
-            engage_mode: "mention",
+            engage_mode: EngageMode::Mention,
             engage_pattern: None,
-            sender_scope: "all",
-            ignored_message_policy: "drop",
-            session_mode: "shared",
+            sender_scope: SenderScope::All,
+            ignored_message_policy: IgnoredMessagePolicy::Drop,
+            session_mode: SessionMode::Shared,
             priority: 0,
         }
     }
@@ -95,7 +100,7 @@ impl<'a> NewWiring<'a> {
     /// Engages on every message (pattern `.`), the other defaults as [`NewWiring::new`].
     pub fn every_message(messaging_group_id: &'a str, agent_group_id: &'a str) -> Self {
         Self {
-            engage_mode: "pattern",
+            engage_mode: EngageMode::Pattern,
             engage_pattern: Some("."),
             ..Self::new(messaging_group_id, agent_group_id)
         }
@@ -104,7 +109,7 @@ impl<'a> NewWiring<'a> {
 
 /// Creates a wiring and, in the same transaction, the agent's destination for the chat.
 pub fn create(c: &Connection, w: &NewWiring) -> anyhow::Result<String> {
-    if w.engage_mode == "pattern" {
+    if w.engage_mode == EngageMode::Pattern {
         regex::Regex::new(w.engage_pattern.unwrap_or("."))
             .map_err(|e| anyhow::anyhow!("engage_pattern is not a valid regex: {e}"))?;
     }
@@ -129,4 +134,54 @@ pub fn create(c: &Connection, w: &NewWiring) -> anyhow::Result<String> {
         Ok(())
     })?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wiring v2 left NULL or spelled in a way we do not know still routes, with the
+    /// defaults routing always gave such values.
+    #[test]
+    fn odd_or_missing_modes_read_as_the_defaults() {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::migrations::run(&mut c).unwrap();
+        let ag = super::super::agent_groups::create(&c, "A", "a").unwrap();
+        let mg = super::super::messaging_groups::find_or_create(&c, "test", "t:1", None, true)
+            .unwrap()
+            .0;
+        let mut w = NewWiring::new(&mg.id, &ag.id);
+        w.engage_mode = EngageMode::MentionSticky;
+        w.session_mode = SessionMode::PerThread;
+        create(&c, &w).unwrap();
+        let read = |c: &Connection| for_messaging_group(c, &mg.id).unwrap().remove(0);
+        let r = read(&c);
+        assert_eq!(r.engage_mode, EngageMode::MentionSticky);
+        assert_eq!(r.session_mode, SessionMode::PerThread);
+
+        c.execute(
+            "UPDATE messaging_group_agents SET engage_mode = 'always', sender_scope = NULL,
+               ignored_message_policy = 'keep', session_mode = 'Per-Thread'",
+            [],
+        )
+        .unwrap();
+        let r = read(&c);
+        assert_eq!(r.engage_mode, EngageMode::Mention);
+        assert_eq!(r.sender_scope, SenderScope::All);
+        assert_eq!(r.ignored_message_policy, IgnoredMessagePolicy::Drop);
+        assert_eq!(r.session_mode, SessionMode::Shared);
+
+        c.execute(
+            "UPDATE messaging_groups SET unknown_sender_policy = 'open'",
+            [],
+        )
+        .unwrap();
+        let g = super::super::messaging_groups::get(&c, &mg.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            g.unknown_sender_policy,
+            nanoclaw_protocol::status::UnknownSenderPolicy::Strict
+        );
+    }
 }

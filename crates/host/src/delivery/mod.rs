@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use nanoclaw_protocol::content::Outbound;
+use nanoclaw_protocol::status::{DeliveryStatus, MessageStatus};
 use nanoclaw_protocol::{schema, time};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -203,7 +204,7 @@ async fn run_pass(
         }
         host.emit(HostEvent::TurnDone {
             message_id: id,
-            status: "failed".into(),
+            status: MessageStatus::Failed,
         });
     }
     Ok(applied.outcome)

@@ -32,7 +32,8 @@ pub(super) struct Recurring {
 
 /// Everything a pass reads, gathered before any write (autocommit statements only).
 pub(super) struct Reads {
-    pub(super) acks: Vec<(String, String, String)>,
+    /// `(message id, acked status, when)`.
+    pub(super) acks: Vec<(String, MessageStatus, String)>,
     pub(super) stuck: Vec<(String, i64, Origin)>,
     pub(super) due_out: Vec<DueOut>,
     pub(super) next_out: Option<String>,
@@ -103,7 +104,9 @@ pub(super) fn read_phase(
         let rows = st.query_map([], |r| {
             Ok((
                 utf8(r.get_ref(0)?),
-                utf8(r.get_ref(1)?),
+                // The query admits only three spellings; anything else is skipped like
+                // undecodable text, never an error that stops the pass.
+                utf8(r.get_ref(1)?).and_then(|s| s.parse::<MessageStatus>().ok()),
                 utf8(r.get_ref(2)?),
             ))
         })?;

@@ -64,7 +64,7 @@ pub(super) async fn reconcile_one(
             if let Some(p) = pmid {
                 let (dir, oid) = (dir.clone(), oid.clone());
                 tokio::task::spawn_blocking(move || {
-                    record_delivered(&dir, &oid, p.as_deref(), "delivered")
+                    record_delivered(&dir, &oid, p.as_deref(), DeliveryStatus::Delivered)
                 })
                 .await??;
             }

@@ -41,7 +41,7 @@ pub(super) async fn dropped(
     host.note_system(sess, note.to_string()).await?;
     Ok(Some(Fate {
         out_id: row.id.clone(),
-        status: "failed",
+        status: DeliveryStatus::Failed,
         platform_message_id: None,
         sent: false,
     }))
@@ -125,7 +125,7 @@ pub(super) async fn deliver_one(
     paths: &nanoclaw_protocol::SessionPaths,
     row: &DueOut,
 ) -> anyhow::Result<Option<Fate>> {
-    let fate = |status: &'static str, platform_message_id: Option<String>, sent: bool| {
+    let fate = |status: DeliveryStatus, platform_message_id: Option<String>, sent: bool| {
         Ok(Some(Fate {
             out_id: row.id.clone(),
             status,
@@ -139,7 +139,7 @@ pub(super) async fn deliver_one(
     };
     if let Outbound::System { action, payload } = &content {
         crate::actions::handle(host, sess, action, payload).await?;
-        return fate("delivered", None, false);
+        return fate(DeliveryStatus::Delivered, None, false);
     }
     let (ct, pid) = match (&row.channel_type, &row.platform_id) {
         (Some(ct), Some(pid)) => (ct.clone(), pid.clone()),
@@ -160,7 +160,7 @@ pub(super) async fn deliver_one(
         {
             Some(t) => {
                 let id = crate::delivery::agents::deliver(host, sess, t, &text).await?;
-                fate("delivered", Some(id), false)
+                fate(DeliveryStatus::Delivered, Some(id), false)
             }
             None => {
                 dropped(
@@ -189,7 +189,7 @@ pub(super) async fn deliver_one(
     let content = match content {
         Outbound::Reaction { .. } if !caps.reactions => {
             tracing::info!(session = %sess.id, id = %row.id, channel = %ct, "channel has no reactions; reaction skipped");
-            return fate("delivered", None, false);
+            return fate(DeliveryStatus::Delivered, None, false);
         }
         // Without edits, the new text arrives as a message of its own.
         Outbound::Edit { text, .. } if !caps.edits => Outbound::Message {
@@ -271,10 +271,10 @@ pub(super) async fn deliver_one(
     if earlier {
         match channel.reconcile(&row.id).await {
             Reconciled::NotSent => {}
-            Reconciled::Sent(p) => return fate("delivered", p, true),
+            Reconciled::Sent(p) => return fate(DeliveryStatus::Delivered, p, true),
             Reconciled::Unknown => {
                 tracing::warn!(id = %row.id, "platform cannot tell whether an earlier send happened; not re-sending (at most once)");
-                return fate("delivered", None, true);
+                return fate(DeliveryStatus::Delivered, None, true);
             }
         }
     }
@@ -317,7 +317,7 @@ pub(super) async fn deliver_one(
                     tracing::error!(session = %sess.id, error = %e, "question sent but not recorded; its answer will arrive as plain text");
                 }
             }
-            fate("delivered", pmid, true)
+            fate(DeliveryStatus::Delivered, pmid, true)
         }
         // A refusal the platform would repeat fails at once; anything else gets its retries.
         Err(e)
@@ -329,7 +329,7 @@ pub(super) async fn deliver_one(
             clear_outbox().await;
             let note = serde_json::json!({"action": "delivery_failed", "status": "error", "result": {"messageId": row.id, "error": e.to_string()}});
             host.note_system(sess, note.to_string()).await?;
-            fate("failed", None, true)
+            fate(DeliveryStatus::Failed, None, true)
         }
         Err(e) => {
             tracing::warn!(session = %sess.id, id = %row.id, error = %e, "send failed; will retry");

@@ -6,7 +6,7 @@ use super::*;
 /// A row's fate, recorded in `delivered` by the pass's single write transaction.
 pub(super) struct Fate {
     pub(super) out_id: String,
-    pub(super) status: &'static str,
+    pub(super) status: DeliveryStatus,
     pub(super) platform_message_id: Option<String>,
     /// A send went through (its intent is dropped once the fate is on disk).
     pub(super) sent: bool,
@@ -14,7 +14,7 @@ pub(super) struct Fate {
 
 /// What the write transaction decided.
 pub(super) struct Applied {
-    pub(super) finished: Vec<(String, String)>,
+    pub(super) finished: Vec<(String, MessageStatus)>,
     pub(super) exhausted: Vec<(String, Origin)>,
     pub(super) outcome: PassOutcome,
 }
@@ -41,19 +41,19 @@ pub(super) fn write_phase(
     // 1. processing_ack → messages_in.
     let mut finished = Vec::new();
     for (id, status, changed) in reads.acks {
-        let take = match status.as_str() {
-            "completed" | "failed" => true,
+        let take = match status {
+            MessageStatus::Completed | MessageStatus::Failed => true,
             // A 'processing' ack counts only if the live runner wrote it: a dead runner's ack
             // would otherwise flip a row reset for retry back to 'processing'.
-            "processing" => alive && started_at.is_some_and(|s| changed.as_str() >= s),
-            _ => false,
+            MessageStatus::Processing => alive && started_at.is_some_and(|s| changed.as_str() >= s),
+            MessageStatus::Pending | MessageStatus::Paused => false,
         };
         if take {
             tx.execute(
                 "UPDATE main.messages_in SET status=?2 WHERE id=?1",
                 params![id, status],
             )?;
-            if status != "processing" {
+            if status != MessageStatus::Processing {
                 finished.push((id, status));
             }
         }
@@ -196,7 +196,7 @@ pub(super) fn record_delivered(
     dir: &std::path::Path,
     out_id: &str,
     platform_msg: Option<&str>,
-    status: &str,
+    status: DeliveryStatus,
 ) -> anyhow::Result<()> {
     let _w = crate::sessions::write_lock(dir);
     let c = schema::open_rw(&dir.join("inbound.db"))?;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use nanoclaw_protocol::status::MessageStatus;
 use nanoclaw_protocol::Home;
 use tokio::sync::{broadcast, watch};
 
@@ -31,8 +32,8 @@ pub enum HostEvent {
     TurnDone {
         /// `messages_in.id`.
         message_id: String,
-        /// completed | failed.
-        status: String,
+        /// Completed or failed.
+        status: MessageStatus,
     },
     /// A session's runner could not be started; its messages wait for the next try.
     RunnerFailed {

@@ -1,5 +1,7 @@
 //! The terminal's first use: its chat, wiring and owner.
 
+use nanoclaw_protocol::status::UnknownSenderPolicy;
+
 use super::Host;
 use crate::{channels, db};
 
@@ -23,7 +25,7 @@ impl Host {
                     None => anyhow::bail!("no agent group with folder {folder:?} (create it with `nanoclaw ctl groups create`)"),
                 };
                 std::fs::create_dir_all(home.group_dir(&ag.folder)?)?;
-                let mg = db::messaging_groups::create(&tx, channels::cli::CHANNEL, &pid, Some("terminal"), false, "strict")?;
+                let mg = db::messaging_groups::create(&tx, channels::cli::CHANNEL, &pid, Some("terminal"), false, UnknownSenderPolicy::Strict)?;
                 let w = db::wirings::NewWiring::every_message(&mg.id, &ag.id);
                 db::wirings::create(&tx, &w)?;
                 db::users::ensure(&tx, "cli:local", "cli", Some("terminal"))?;

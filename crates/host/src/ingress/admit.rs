@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use rusqlite::{params, Connection};
 
 use super::{user_id, RouteOutcome};
@@ -119,14 +120,14 @@ pub(super) fn admit(
         return Ok(Err(Some("this chat is not wired to any agent".into())));
     }
     if !db::users::is_known_in_chat(c, &user, &mg.id)? {
-        match mg.unknown_sender_policy.as_str() {
-            "public" => {}
-            "request_approval" => {
+        match mg.unknown_sender_policy {
+            UnknownSenderPolicy::Public => {}
+            UnknownSenderPolicy::RequestApproval => {
                 let ag = &wirings[0].agent_group_id;
                 refused(c, ev, &user, &mg.id, Reason::AwaitingApproval, Some(ag))?;
                 return Ok(Err(Some(park_for_approval(c, ev, &mg.id, ag, &user)?)));
             }
-            _ => {
+            UnknownSenderPolicy::Strict => {
                 refused(c, ev, &user, &mg.id, Reason::UnknownSender, None)?;
                 tracing::info!(sender = %user, chat = %mg.id, "unknown sender dropped (strict)");
                 return Ok(Err(Some(

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use nanoclaw_protocol::status::{EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode};
 use regex::Regex;
 use rusqlite::{params, Connection};
 
@@ -53,11 +54,11 @@ pub(super) fn plans(
 ) -> anyhow::Result<Vec<Plan>> {
     let mut plans = Vec::new();
     for w in &a.wirings {
-        let engaged = match w.engage_mode.as_str() {
-            "pattern" => host
+        let engaged = match w.engage_mode {
+            EngageMode::Pattern => host
                 .router
                 .matches(w.engage_pattern.as_deref().unwrap_or("."), &ev.text),
-            "mention-sticky" => {
+            EngageMode::MentionSticky => {
                 ev.is_mention
                     || !ev.is_group
                     || ev
@@ -65,13 +66,15 @@ pub(super) fn plans(
                         .as_deref()
                         .is_some_and(|t| sticky(c, &w.id, t).unwrap_or(false))
             }
-            _ => ev.is_mention || !ev.is_group,
+            EngageMode::Mention => ev.is_mention || !ev.is_group,
         };
-        if w.sender_scope == "known" && !db::users::is_known_to(c, &a.user, &w.agent_group_id)? {
+        if w.sender_scope == SenderScope::Known
+            && !db::users::is_known_to(c, &a.user, &w.agent_group_id)?
+        {
             audit(c, ev, a, Reason::NotInScope, Some(&w.agent_group_id))?;
             continue;
         }
-        if engaged && w.engage_mode == "mention-sticky" {
+        if engaged && w.engage_mode == EngageMode::MentionSticky {
             if let Some(t) = ev.thread_id.as_deref() {
                 c.execute(
                     "INSERT OR IGNORE INTO sticky_threads(wiring_id, thread_id, created_at) VALUES (?1, ?2, ?3)",
@@ -81,7 +84,7 @@ pub(super) fn plans(
         }
         let trigger = if engaged {
             true
-        } else if w.ignored_message_policy == "accumulate" {
+        } else if w.ignored_message_policy == IgnoredMessagePolicy::Accumulate {
             false
         } else {
             continue;
@@ -108,7 +111,7 @@ fn origin_name(
     let channels: i64 = c
         .prepare_cached("SELECT COUNT(*) FROM agent_destinations WHERE agent_group_id = ?1 AND target_type = 'channel'")?
         .query_row([&w.agent_group_id], |r| r.get(0))?;
-    if w.session_mode != "agent-shared" && channels < 2 {
+    if w.session_mode != SessionMode::AgentShared && channels < 2 {
         return Ok(None);
     }
     c.prepare_cached(

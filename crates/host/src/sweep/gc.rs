@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use nanoclaw_protocol::beneath::{Dir, FileType};
+use nanoclaw_protocol::status::MessageStatus;
 use nanoclaw_protocol::Home;
 use rusqlite::{Connection, OptionalExtension};
 
@@ -172,9 +173,14 @@ pub fn plan(home: &Home, t: &Targets, policy: &Policy, now: i64) -> anyhow::Resu
                 )
                 .optional()?;
             // A message still to be handled keeps its files; one that is done or gone does not.
+            // Read as text and parsed here: a status this build does not know counts as done,
+            // as it always did, rather than failing the run.
+            let status = status
+                .flatten()
+                .and_then(|s| s.parse::<MessageStatus>().ok());
             if !matches!(
-                status.flatten().as_deref(),
-                Some("pending" | "processing" | "paused")
+                status,
+                Some(MessageStatus::Pending | MessageStatus::Processing | MessageStatus::Paused)
             ) {
                 out.push(item);
             }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use nanoclaw_protocol::content::QuestionOption;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
@@ -276,7 +277,9 @@ pub fn authorize(
     let Some(mg) = db::messaging_groups::find(c, &q.channel_type, &q.platform_id)? else {
         return Ok(Err("the card's chat is not known"));
     };
-    if mg.unknown_sender_policy != "public" && !db::users::is_known_in_chat(c, sender, &mg.id)? {
+    if mg.unknown_sender_policy != UnknownSenderPolicy::Public
+        && !db::users::is_known_in_chat(c, sender, &mg.id)?
+    {
         return Ok(Err("the chat's policy does not admit the sender"));
     }
     let scoped: Option<String> = c

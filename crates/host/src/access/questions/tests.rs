@@ -1,13 +1,14 @@
 use super::*;
+use nanoclaw_protocol::status::SenderScope;
 
 /// A chat with `policy` wired to a group, a session in it, and a question or approval card.
-fn world(policy: &str, scope: &str) -> (rusqlite::Connection, String) {
+fn world(policy: UnknownSenderPolicy, scope: SenderScope) -> (rusqlite::Connection, String) {
     let mut c = rusqlite::Connection::open_in_memory().unwrap();
     db::migrations::run(&mut c).unwrap();
     let ag = db::agent_groups::create(&c, "A", "a").unwrap();
     let other = db::agent_groups::create(&c, "B", "b").unwrap();
-    let mg =
-        db::messaging_groups::create(&c, "telegram", "telegram:-5", None, true, policy).unwrap();
+    let mg = db::messaging_groups::create(&c, "telegram", "telegram:-5", None, true, policy)
+        .unwrap();
     let mut w = db::wirings::NewWiring::new(&mg.id, &ag.id);
     w.sender_scope = scope;
     db::wirings::create(&c, &w).unwrap();
@@ -61,7 +62,7 @@ fn may(c: &rusqlite::Connection, q: &Open, who: &str) -> bool {
 
 #[test]
 fn an_approval_is_decided_by_its_approver_or_an_admin_of_the_group_only() {
-    let (c, _) = world("public", "all");
+    let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::All);
     let q = card(Kind::Approval, "appr-1", Some("telegram:4"));
     assert!(may(&c, &q, "telegram:4"), "the approver it was sent to");
     assert!(may(&c, &q, "telegram:1"), "an owner");
@@ -79,14 +80,14 @@ fn an_approval_is_decided_by_its_approver_or_an_admin_of_the_group_only() {
 
 #[test]
 fn a_question_is_answered_only_by_senders_the_chat_admits() {
-    let (c, _) = world("strict", "all");
+    let (c, _) = world(UnknownSenderPolicy::Strict, SenderScope::All);
     let q = card(Kind::Question, "q-1", None);
     assert!(may(&c, &q, "telegram:3"), "a member");
     assert!(may(&c, &q, "telegram:1"), "the owner");
     assert!(!may(&c, &q, "telegram:99"), "a stranger in a strict chat");
-    let (c, _) = world("public", "all");
+    let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::All);
     assert!(may(&c, &q, "telegram:99"), "anyone in a public chat");
-    let (c, _) = world("public", "known");
+    let (c, _) = world(UnknownSenderPolicy::Public, SenderScope::Known);
     assert!(
         !may(&c, &q, "telegram:99"),
         "the asking agent admits only known senders"
@@ -99,8 +100,10 @@ fn a_question_is_answered_only_by_senders_the_chat_admits() {
 
 #[test]
 fn numbered_or_labelled_replies() {
-    let o =
-        QuestionOption::normalize_all(&[json!("Tea"), json!({"label": "Coffee", "value": "cof"})]);
+    let o = QuestionOption::normalize_all(&[
+        json!("Tea"),
+        json!({"label": "Coffee", "value": "cof"}),
+    ]);
     assert_eq!(choice_from_text("2", &o), Some(1));
     assert_eq!(choice_from_text(" coffee ", &o), Some(1));
     assert_eq!(choice_from_text("3", &o), None);
