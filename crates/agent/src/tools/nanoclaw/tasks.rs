@@ -78,57 +78,37 @@ impl Tool for UpdateTask {
     }
 }
 
-/// The `pause_task` tool.
-pub struct PauseTask;
-
-impl Tool for PauseTask {
-    fn name(&self) -> &'static str {
-        "pause_task"
-    }
-    fn description(&self) -> &'static str {
-        "Pause a scheduled task (`taskId` is accepted for `id`)."
-    }
-    fn input_schema(&self) -> Value {
-        task_id()
-    }
-    fn set(&self) -> Set {
-        Set::NanoClaw
-    }
-    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
-        Box::pin(task_state(tb, self.name(), input))
-    }
+/// `pause_task`, `resume_task` and `cancel_task`: one shape (a task id), one host request
+/// named after the tool.
+pub struct TaskState {
+    name: &'static str,
+    description: &'static str,
 }
+
+/// The `pause_task` tool.
+pub const PAUSE_TASK: TaskState = TaskState {
+    name: "pause_task",
+    description: "Pause a scheduled task (`taskId` is accepted for `id`).",
+};
 
 /// The `resume_task` tool.
-pub struct ResumeTask;
-
-impl Tool for ResumeTask {
-    fn name(&self) -> &'static str {
-        "resume_task"
-    }
-    fn description(&self) -> &'static str {
-        "Resume a paused task (`taskId` is accepted for `id`)."
-    }
-    fn input_schema(&self) -> Value {
-        task_id()
-    }
-    fn set(&self) -> Set {
-        Set::NanoClaw
-    }
-    fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
-        Box::pin(task_state(tb, self.name(), input))
-    }
-}
+pub const RESUME_TASK: TaskState = TaskState {
+    name: "resume_task",
+    description: "Resume a paused task (`taskId` is accepted for `id`).",
+};
 
 /// The `cancel_task` tool.
-pub struct CancelTask;
+pub const CANCEL_TASK: TaskState = TaskState {
+    name: "cancel_task",
+    description: "Cancel a scheduled task (`taskId` is accepted for `id`).",
+};
 
-impl Tool for CancelTask {
+impl Tool for TaskState {
     fn name(&self) -> &'static str {
-        "cancel_task"
+        self.name
     }
     fn description(&self) -> &'static str {
-        "Cancel a scheduled task (`taskId` is accepted for `id`)."
+        self.description
     }
     fn input_schema(&self) -> Value {
         task_id()
@@ -137,7 +117,7 @@ impl Tool for CancelTask {
         Set::NanoClaw
     }
     fn call<'a>(&'a self, tb: &'a Toolbox, input: &'a Value) -> ToolFuture<'a> {
-        Box::pin(task_state(tb, self.name(), input))
+        Box::pin(task_state(tb, self.name, input))
     }
 }
 

@@ -7,8 +7,8 @@ fn world(policy: UnknownSenderPolicy, scope: SenderScope) -> (rusqlite::Connecti
     db::migrations::run(&mut c).unwrap();
     let ag = db::agent_groups::create(&c, "A", "a").unwrap();
     let other = db::agent_groups::create(&c, "B", "b").unwrap();
-    let mg = db::messaging_groups::create(&c, "telegram", "telegram:-5", None, true, policy)
-        .unwrap();
+    let mg =
+        db::messaging_groups::create(&c, "telegram", "telegram:-5", None, true, policy).unwrap();
     let mut w = db::wirings::NewWiring::new(&mg.id, &ag.id);
     w.sender_scope = scope;
     db::wirings::create(&c, &w).unwrap();
@@ -100,10 +100,8 @@ fn a_question_is_answered_only_by_senders_the_chat_admits() {
 
 #[test]
 fn numbered_or_labelled_replies() {
-    let o = QuestionOption::normalize_all(&[
-        json!("Tea"),
-        json!({"label": "Coffee", "value": "cof"}),
-    ]);
+    let o =
+        QuestionOption::normalize_all(&[json!("Tea"), json!({"label": "Coffee", "value": "cof"})]);
     assert_eq!(choice_from_text("2", &o), Some(1));
     assert_eq!(choice_from_text(" coffee ", &o), Some(1));
     assert_eq!(choice_from_text("3", &o), None);
