@@ -150,10 +150,19 @@ async fn future_rows_wait_until_due_and_stale_acks_are_cleared() {
     );
     let mut r = ws.runner();
     assert!(!r.poll_once().await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    // Polled as the runner's loop does (no file changes in between) until the row is taken:
+    // never before it is due, and by a deadline well past it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !r.poll_once().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not taken once due, with no file change"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(
-        r.poll_once().await.unwrap(),
-        "taken once due, with no file change"
+        nanoclaw_protocol::time::now() >= soon,
+        "taken before it was due"
     );
     // A runner that died mid-turn left a 'processing' ack: a new runner clears it.
     let c = Connection::open(ws.dir.path().join("outbound.db")).unwrap();

@@ -2,6 +2,8 @@
 //! implements `Channel`, reaches the host only through its `ChannelContext` (route, state,
 //! staging, presses, shutdown), and its replies come back through `send`.
 
+mod support;
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -10,11 +12,7 @@ use nanoclaw_host::channels::{
     Capabilities, Channel, ChannelContext, InboundEvent, OutboundItem, Press, PressOutcome,
     SendError,
 };
-use nanoclaw_host::db::{self, wirings::NewWiring};
-use nanoclaw_host::Host;
-use nanoclaw_protocol::status::UnknownSenderPolicy;
-use nanoclaw_protocol::Home;
-use nanoclaw_testkit::{eventually, TestHome};
+use support::eventually;
 
 /// A loopback "platform": what the host sends is kept; the test plays the users.
 #[derive(Default)]
@@ -45,54 +43,29 @@ impl Channel for Loopback {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_from_outside_the_host_crate_plugs_in() {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        format!(
-            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\nNANOCLAW_PROVIDER = \"mock\"\n",
-            nanoclaw_testkit::bin("nanoclaw-agent")
-        ),
-    )
-    .unwrap();
     let lo = Arc::new(Loopback::default());
-    let h = Host::open_with(Home::new(th.path()), vec![lo.clone()])
+    let (_th, h) = support::host_with(&[("NANOCLAW_PROVIDER", "mock")], vec![lo.clone()]).await;
+    support::wire(&h, "Loop agent", "loop-agent", "loop", "loop:1").await;
+    let lo2 = lo.clone();
+    let ctx = eventually(Duration::from_secs(5), move || lo2.ctx.get().cloned())
         .await
-        .unwrap();
-    h.start().await.unwrap();
-    h.db.call(|c| {
-        let ag = db::agent_groups::create(c, "Loop agent", "loop-agent")?;
-        let mg = db::messaging_groups::create(
-            c,
-            "loop",
-            "loop:1",
-            None,
-            false,
-            UnknownSenderPolicy::Public,
-        )?;
-        let w = NewWiring::every_message(&mg.id, &ag.id);
-        db::wirings::create(c, &w)
-    })
-    .await
-    .unwrap();
-    let ctx = eventually(Duration::from_secs(5), || lo.ctx.get().cloned()).expect("started");
+        .expect("started");
 
     let out = ctx
         .route(InboundEvent {
-            channel_type: "loop".into(),
-            platform_id: "loop:1".into(),
-            sender_handle: "ann".into(),
             sender_name: "Ann".into(),
-            text: "hello from outside".into(),
             platform_message_id: Some("m1".into()),
-            ..Default::default()
+            ..support::message("loop", "loop:1", "ann", "hello from outside")
         })
         .await
         .unwrap();
     assert_eq!(out.accepted.len(), 1);
-    let sent = eventually(Duration::from_secs(30), || {
-        let s = lo.sent.lock().unwrap().clone();
+    let lo2 = lo.clone();
+    let sent = eventually(Duration::from_secs(30), move || {
+        let s = lo2.sent.lock().unwrap().clone();
         (!s.is_empty()).then_some(s)
     })
+    .await
     .expect("a reply through send");
     assert_eq!(
         sent[0],

@@ -2,15 +2,15 @@
 //! of agent rows (docs/ARCHITECTURE.md, "One send path"): each is one attempt, never retried
 //! or replayed, and a card that could not be sent withdraws its request and tells the agent.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use nanoclaw_host::channels::{Capabilities, Channel, ChannelContext, OutboundItem, SendError};
 use nanoclaw_host::db::{self, wirings::NewWiring};
-use nanoclaw_host::Host;
-use nanoclaw_protocol::Home;
-use nanoclaw_testkit::TestHome;
+use nanoclaw_protocol::status::UnknownSenderPolicy;
 
 /// A platform that is down: every send fails, and is counted.
 #[derive(Default)]
@@ -37,23 +37,28 @@ impl Channel for Down {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_message_is_one_attempt_and_a_lost_card_withdraws_its_request() {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_PROVIDER = \"mock\"\nNANOCLAW_SEND_RETRY_BASE_MS = 1\n",
-    )
-    .unwrap();
     let down = Arc::new(Down::default());
-    let h = Host::open_with(Home::new(th.path()), vec![down.clone()])
-        .await
-        .unwrap();
-    h.start().await.unwrap();
+    let (_th, h) = support::host_with(
+        &[
+            ("NANOCLAW_PROVIDER", "mock"),
+            ("NANOCLAW_SEND_RETRY_BASE_MS", "1"),
+        ],
+        vec![down.clone()],
+    )
+    .await;
     let home = h.home.clone();
     let sess = h
         .db
         .call(move |c| {
             let ag = db::agent_groups::create(c, "Agent", "agent")?;
-            let mg = db::messaging_groups::create(c, "down", "dm:owner", None, false, "strict")?;
+            let mg = db::messaging_groups::create(
+                c,
+                "down",
+                "dm:owner",
+                None,
+                false,
+                UnknownSenderPolicy::Strict,
+            )?;
             db::wirings::create(c, &NewWiring::every_message(&mg.id, &ag.id))?;
             let w = db::wirings::for_messaging_group(c, &mg.id)?.remove(0);
             db::users::ensure(c, "down:owner", "down", Some("Owner"))?;

@@ -1,13 +1,22 @@
 //! The credential proxy against a local fake upstream: the real key is added by the host, the
 //! runner's placeholder only works for its own session, and SSE streams through unbuffered.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::HeaderMap;
-use nanoclaw_host::config::Settings;
 use nanoclaw_host::runners::credentials::Proxy;
+
+/// Serves `app` on a free local port; its base URL.
+async fn serve(app: axum::Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
 
 /// A fake Messages API: records request headers, answers with two SSE events 400 ms apart.
 async fn upstream(seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {
@@ -28,10 +37,7 @@ async fn upstream(seen: Arc<Mutex<Vec<HeaderMap>>>) -> String {
             }
         }),
     );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 fn async_stream(
@@ -52,15 +58,10 @@ fn async_stream(
 async fn adds_the_real_key_checks_the_session_and_streams() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let base = upstream(seen.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let home = nanoclaw_protocol::Home::new(dir.path());
-    std::fs::write(home.env_file(), "ANTHROPIC_API_KEY=sk-ant-REAL-KEY\n").unwrap();
-    std::fs::write(
-        home.config_file(),
-        format!("ANTHROPIC_BASE_URL = \"{base}\"\n"),
-    )
-    .unwrap();
-    let settings = Settings::load(&home).unwrap();
+    let (_th, _home, settings) = support::settings(
+        "ANTHROPIC_API_KEY=sk-ant-REAL-KEY\n",
+        &format!("ANTHROPIC_BASE_URL = \"{base}\"\n"),
+    );
     let proxy = Proxy::start(&settings, None, "127.0.0.1").await.unwrap();
 
     let env: std::collections::HashMap<_, _> = proxy.runner_env("sess-a").into_iter().collect();
@@ -130,10 +131,7 @@ async fn catch_all(seen: Arc<Mutex<Vec<String>>>) -> String {
             "{}"
         }
     });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 /// One raw HTTP/1.1 request (so a `..` in the path reaches the proxy as written); the status.
@@ -156,19 +154,10 @@ async fn raw(port: u16, head: &str) -> u16 {
 async fn relays_only_the_model_endpoints() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let base = catch_all(seen.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let home = nanoclaw_protocol::Home::new(dir.path());
-    std::fs::write(
-        home.env_file(),
+    let (_th, home, settings) = support::settings(
         "ANTHROPIC_API_KEY=sk-ant-REAL-KEY\nOPENAI_API_KEY=sk-REAL-OPENAI\n",
-    )
-    .unwrap();
-    std::fs::write(
-        home.config_file(),
-        format!("ANTHROPIC_BASE_URL = \"{base}\"\nOPENAI_BASE_URL = \"{base}/v1\"\n"),
-    )
-    .unwrap();
-    let settings = Settings::load(&home).unwrap();
+        &format!("ANTHROPIC_BASE_URL = \"{base}\"\nOPENAI_BASE_URL = \"{base}/v1\"\n"),
+    );
     let guard = nanoclaw_host::logging::init(&home, false).unwrap();
     let proxy = Proxy::start(&settings, None, "127.0.0.1").await.unwrap();
     let env: std::collections::HashMap<_, _> = proxy.runner_env("sess-a").into_iter().collect();
@@ -258,10 +247,7 @@ async fn recording(seen: Arc<Mutex<Vec<String>>>) -> String {
             "{}"
         }
     });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 /// Every row of the provider table that calls an API is served by the proxy: the runner's
@@ -285,16 +271,11 @@ async fn every_provider_of_the_table_is_relayed_with_the_credential_setup_stores
             .expect("a provider with an API has a setup step");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let base = recording(seen.clone()).await;
-        let dir = tempfile::tempdir().unwrap();
-        let home = nanoclaw_protocol::Home::new(dir.path());
         let secret = format!("REAL-{}", row.name);
-        std::fs::write(home.env_file(), format!("{}={secret}\n", setup.key)).unwrap();
-        std::fs::write(
-            home.config_file(),
-            format!("{} = \"{base}\"\n", u.base_url_var),
-        )
-        .unwrap();
-        let settings = Settings::load(&home).unwrap();
+        let (_th, _home, settings) = support::settings(
+            &format!("{}={secret}\n", setup.key),
+            &format!("{} = \"{base}\"\n", u.base_url_var),
+        );
         let proxy = Proxy::start(&settings, None, "127.0.0.1").await.unwrap();
         let env: std::collections::HashMap<_, _> = proxy.runner_env("sess-a").into_iter().collect();
         let (url, token) = (&env[u.base_url_var], &env[u.key_var]);

@@ -1,41 +1,26 @@
 //! A recurring message re-arms at the right next time in a non-UTC timezone, from its scheduled
 //! time, in the same series, through the real runner.
 
+mod support;
+
 use std::time::Duration;
 
 use chrono::{Datelike, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use nanoclaw_host::channels::InboundEvent;
 use nanoclaw_host::sessions::{write_inbound, NewInbound};
-use nanoclaw_host::Host;
-use nanoclaw_protocol::Home;
-use nanoclaw_testkit::{eventually, TestHome};
 use rusqlite::Connection;
+use support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_task_rearms_at_nine_new_york_time() {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        format!(
-            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\nTZ = \"America/New_York\"\n",
-            nanoclaw_testkit::bin("nanoclaw-agent")
-        ),
-    )
-    .unwrap();
-    let h = Host::open(Home::new(th.path())).await.unwrap();
-    h.start().await.unwrap();
+    let (th, h) = support::host(&[("TZ", "America/New_York")]).await;
     let ev = InboundEvent {
-        channel_type: "cli".into(),
-        platform_id: "local".into(),
-        sender_handle: "local".into(),
         sender_name: "me".into(),
-        text: "hello".into(),
-        ..Default::default()
+        ..support::message("cli", "local", "local", "hello")
     };
     let out = h.route(ev).await.unwrap();
-    let dir = th.session_dirs().remove(0);
-    assert!(dir.ends_with(&out.accepted[0].session_id));
+    let dir = support::session_dir(&th, &out.accepted[0].session_id);
 
     // Scheduled at the most recent 09:00 in New York (due now).
     let now_ny = Utc::now().with_timezone(&New_York);
@@ -72,19 +57,16 @@ async fn daily_task_rearms_at_nine_new_york_time() {
         .unwrap();
     h.wake(&out.accepted[0].session_id).await;
 
-    let next = tokio::task::spawn_blocking(move || {
-        eventually(Duration::from_secs(20), || {
-            let c = Connection::open(dir.join("inbound.db")).ok()?;
-            c.query_row(
-                "SELECT process_after, status FROM messages_in WHERE series_id = ?1 AND id != ?1",
-                [&first],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
-            .ok()
-        })
+    let next = eventually(Duration::from_secs(20), move || {
+        let c = Connection::open(dir.join("inbound.db")).ok()?;
+        c.query_row(
+            "SELECT process_after, status FROM messages_in WHERE series_id = ?1 AND id != ?1",
+            [&first],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .ok()
     })
     .await
-    .unwrap()
     .expect("next occurrence written");
     assert_eq!(next.0, nanoclaw_protocol::time::fmt(expected));
     assert_eq!(next.1, "pending");

@@ -1,6 +1,8 @@
 //! Router behaviour on a real host over real SQLite files: session modes and isolation, engage
 //! modes, sender scope, accumulate, unknown-sender policies, fan-out, concurrent first messages.
 
+mod support;
+
 use std::sync::Arc;
 
 use nanoclaw_host::channels::InboundEvent;
@@ -9,34 +11,15 @@ use nanoclaw_host::Host;
 use nanoclaw_protocol::status::{
     EngageMode, IgnoredMessagePolicy, SenderScope, SessionMode, UnknownSenderPolicy,
 };
-use nanoclaw_protocol::Home;
 use nanoclaw_testkit::TestHome;
 use rusqlite::Connection;
+use support::host;
 
-async fn host() -> (TestHome, Arc<Host>) {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        format!(
-            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\n",
-            nanoclaw_testkit::bin("nanoclaw-agent")
-        ),
-    )
-    .unwrap();
-    let h = Host::open(Home::new(th.path())).await.unwrap();
-    h.start().await.unwrap();
-    (th, h)
-}
-
+/// A message from `sender` in group chat `platform` of the adapter-less `test` channel.
 fn ev(platform: &str, sender: &str, text: &str) -> InboundEvent {
     InboundEvent {
-        channel_type: "test".into(),
-        platform_id: platform.into(),
-        sender_handle: sender.into(),
-        sender_name: sender.into(),
-        text: text.into(),
         is_group: true,
-        ..Default::default()
+        ..support::message("test", platform, sender, text)
     }
 }
 
@@ -94,12 +77,7 @@ fn count(h: &Arc<Host>, sql: &str) -> i64 {
 }
 
 fn rows_in(th: &TestHome, session: &str) -> Vec<(i64, i64, String)> {
-    let dir = th
-        .session_dirs()
-        .into_iter()
-        .find(|d| d.ends_with(session))
-        .expect("session dir");
-    let c = Connection::open(dir.join("inbound.db")).unwrap();
+    let c = Connection::open(support::session_dir(th, session).join("inbound.db")).unwrap();
     let mut st = c
         // Routed rows only: a reply the runner sends to the adapter-less `test` channel is
         // dropped, and the agent's note about it is a `system` row.
@@ -113,7 +91,7 @@ fn rows_in(th: &TestHome, session: &str) -> Vec<(i64, i64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_modes_and_isolation() {
-    let (_th, h) = host().await;
+    let (_th, h) = host(&[]).await;
     // shared: threads of one chat share a session.
     wire_all(&h, "shared", "chat-shared", SessionMode::Shared).await;
     let a = in_thread(&h, "chat-shared", "t1", "a").await;
@@ -151,7 +129,7 @@ async fn session_modes_and_isolation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engage_modes_scope_and_accumulate() {
-    let (th, h) = host().await;
+    let (th, h) = host(&[]).await;
     wire(&h, "pat", "chat-pat", UnknownSenderPolicy::Public, |w| {
         w.engage_mode = EngageMode::Pattern;
         w.engage_pattern = Some("(?i)^@andy\\b");
@@ -303,7 +281,7 @@ async fn engage_modes_scope_and_accumulate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_senders_and_chats() {
-    let (_th, h) = host().await;
+    let (_th, h) = host(&[]).await;
     wire(
         &h,
         "strict",
@@ -406,7 +384,7 @@ async fn unknown_senders_and_chats() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_first_messages_make_one_session() {
-    let (th, h) = host().await;
+    let (th, h) = host(&[]).await;
     wire_all(&h, "busy", "chat-new", SessionMode::Shared).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {

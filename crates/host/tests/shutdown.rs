@@ -1,44 +1,20 @@
 //! Shutdown waits for the host's own tasks: a runner stopped mid-turn has its exit handled
 //! (its work put back for a retry) before `shutdown` returns, and no task is left running.
 
+mod support;
+
 use std::time::Duration;
 
-use nanoclaw_host::channels::InboundEvent;
-use nanoclaw_host::db::{self, wirings::NewWiring};
-use nanoclaw_host::Host;
-use nanoclaw_protocol::Home;
 use nanoclaw_testkit::{eventually, runner_pids, TestHome};
 use rusqlite::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_a_stopped_runners_exit_handling() {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        format!(
-            "NANOCLAW_RUNTIME = \"process\"\nNANOCLAW_AGENT_BIN = {:?}\nNANOCLAW_PROVIDER = \"mock\"\nIDLE_TIMEOUT = 600000\n",
-            nanoclaw_testkit::bin("nanoclaw-agent")
-        ),
-    )
-    .unwrap();
-    let h = Host::open(Home::new(th.path())).await.unwrap();
-    h.start().await.unwrap();
-    h.db.call(|c| {
-        let ag = db::agent_groups::create(c, "Agent", "agent")?;
-        let mg = db::messaging_groups::create(c, "test", "chat", None, false, "public")?;
-        db::wirings::create(c, &NewWiring::every_message(&mg.id, &ag.id))
-    })
-    .await
-    .unwrap();
-    let ev = InboundEvent {
-        channel_type: "test".into(),
-        platform_id: "chat".into(),
-        sender_handle: "u".into(),
-        sender_name: "u".into(),
-        text: "mock:sleep 60000".into(),
-        ..Default::default()
-    };
-    h.route(ev).await.unwrap();
+    let (th, h) = support::host(&[("NANOCLAW_PROVIDER", "mock"), ("IDLE_TIMEOUT", "600000")]).await;
+    support::wire(&h, "Agent", "agent", "test", "chat").await;
+    h.route(support::message("test", "chat", "u", "mock:sleep 60000"))
+        .await
+        .unwrap();
     let status = |th: &TestHome| -> Option<String> {
         let dir = th.session_dirs().into_iter().next()?;
         Connection::open(dir.join("inbound.db"))

@@ -1,20 +1,17 @@
 //! The sweep: a session whose files are broken is logged and skipped, and the others still get
 //! their pass (here: a due outbound row is settled).
 
+mod support;
+
 use nanoclaw_host::sweep::Sweeper;
 use nanoclaw_host::{db, sessions, Host};
 use nanoclaw_protocol::Home;
-use nanoclaw_testkit::TestHome;
 use rusqlite::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_session_does_not_stop_the_sweep() {
-    let th = TestHome::new();
-    std::fs::write(
-        th.path().join("nanoclaw.toml"),
-        "NANOCLAW_RUNTIME = \"process\"\n",
-    )
-    .unwrap();
+    // Opened, not started: the test runs one sweep pass itself.
+    let th = support::home(&[]);
     let home = Home::new(th.path());
     let h = Host::open(home.clone()).await.unwrap();
     let (broken, good) =
