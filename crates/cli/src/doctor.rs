@@ -202,7 +202,8 @@ fn claude_cli(settings: &Settings) -> anyhow::Result<Verdict> {
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    let probe = nanoclaw_agent::providers::claude::probe(&bin);
+    use nanoclaw_agent::providers::claude::{probe, ProbeFailure};
+    let probe = probe(&bin);
     Ok(match crate::run::runtime()?.block_on(probe) {
         Ok(version) => Verdict::Ok(format!(
             "{version} at {}{}",
@@ -213,11 +214,11 @@ fn claude_cli(settings: &Settings) -> anyhow::Result<Verdict> {
                 ""
             }
         )),
-        Err(why) if root => Verdict::Fail(format!(
+        Err(ProbeFailure::Refuses(why)) if root => Verdict::Fail(format!(
             "{why}. Fix: run NanoClaw as a non-root user, or use the Docker runtime"
         )),
         Err(why) => Verdict::Fail(format!(
-            "{why}. Fix: reinstall Claude Code or point {} at a working one",
+            "{why}. Fix: install Claude Code (`pip install claude-agent-sdk`, its claude_agent_sdk/_bundled/claude) or point {} at a working one",
             nanoclaw_protocol::env::CLAUDE_BIN
         )),
     })

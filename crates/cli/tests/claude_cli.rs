@@ -113,7 +113,7 @@ fn doctor_checks_the_real_claude_cli() {
     let report = String::from_utf8_lossy(&o.stdout).to_string();
     let line = report
         .lines()
-        .find(|l| l.contains(" claude: "))
+        .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
         .unwrap_or_else(|| panic!("no claude line: {report}"));
     assert!(line.starts_with("ok "), "{line}");
     assert!(line.contains("(Claude Code)"), "{line}");
@@ -126,7 +126,7 @@ fn doctor_checks_the_real_claude_cli() {
     let report = String::from_utf8_lossy(&o.stdout).to_string();
     let line = report
         .lines()
-        .find(|l| l.contains(" claude: "))
+        .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
         .unwrap_or_else(|| panic!("no claude line: {report}"));
     assert!(line.starts_with("FAIL"), "{line}");
     assert!(line.contains("Fix:"), "{line}");
@@ -137,4 +137,34 @@ fn host_log(home: &TestHome) -> String {
     std::fs::read_to_string(home.path().join("logs/nanoclaw.log"))
         .map(|l| l.lines().rev().take(40).collect::<Vec<_>>().join("\n"))
         .unwrap_or_default()
+}
+
+/// A Claude Code that refuses the provider's flags (as 2.1.327 refuses
+/// `--dangerously-skip-permissions` to root without `IS_SANDBOX=1`) is a doctor failure
+/// quoting its reason, in one line. Needs no real CLI.
+#[test]
+fn doctor_quotes_a_refusing_claude_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = dir.path().join("claude");
+    std::fs::write(
+        &cli,
+        "#!/bin/sh\n[ \"$1\" = --version ] && { echo '9.9.9 (Claude Code)'; exit 0; }\necho 'flag refused for security reasons' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = TestHome::new()
+        .env("NANOCLAW_PROVIDER", "claude")
+        .env("NANOCLAW_CLAUDE_BIN", cli.to_str().unwrap())
+        .env("ANTHROPIC_API_KEY", REAL_KEY);
+    let o = home.run(&["doctor"]);
+    let report = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = report
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
+        .unwrap_or_else(|| panic!("no claude line: {report}"));
+    assert!(
+        line.starts_with("FAIL  claude: 9.9.9 (Claude Code) refuses to run: flag refused for security reasons. Fix:"),
+        "{line}"
+    );
 }

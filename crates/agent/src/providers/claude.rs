@@ -97,10 +97,27 @@ fn last_meaningful(lines: &[String]) -> Option<String> {
     Some(l)
 }
 
+/// Why [`probe`] found a Claude Code unusable, in one line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeFailure {
+    /// It does not start or answer `--version` (missing, not executable, hangs).
+    Broken(String),
+    /// It runs but refuses the provider's flags or environment (e.g. as root).
+    Refuses(String),
+}
+
+impl std::fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Broken(m) | Self::Refuses(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Checks that `bin` is a Claude Code this provider can run, the way it runs it (its flags, its
 /// environment, as the current user), without a prompt, so no model is called. Its version
-/// (`--version`'s line) or why not, in one line (for `nanoclaw doctor`).
-pub async fn probe(bin: &Path) -> Result<String, String> {
+/// (`--version`'s line) or why not (for `nanoclaw doctor`).
+pub async fn probe(bin: &Path) -> Result<String, ProbeFailure> {
     let limit = Duration::from_secs(30);
     let dir = std::env::temp_dir();
     let dir = &dir;
@@ -120,14 +137,25 @@ pub async fn probe(bin: &Path) -> Result<String, String> {
         let lines: Vec<String> = err.lines().map(str::to_string).collect();
         last_meaningful(&lines).unwrap_or_else(|| format!("exited ({})", o.status))
     };
-    let v = run(vec!["--version".into()]).await?;
+    let v = run(vec!["--version".into()])
+        .await
+        .map_err(ProbeFailure::Broken)?;
     if !v.status.success() {
-        return Err(format!("`{} --version` failed: {}", bin.display(), why(&v)));
+        return Err(ProbeFailure::Broken(format!(
+            "`{} --version` failed: {}",
+            bin.display(),
+            why(&v)
+        )));
     }
     let version = String::from_utf8_lossy(&v.stdout).trim().to_string();
-    let o = run(BASE_ARGS.iter().map(|s| s.to_string()).collect()).await?;
+    let o = run(BASE_ARGS.iter().map(|s| s.to_string()).collect())
+        .await
+        .map_err(ProbeFailure::Broken)?;
     if !o.status.success() {
-        return Err(format!("Claude Code {version} refuses to run: {}", why(&o)));
+        return Err(ProbeFailure::Refuses(format!(
+            "{version} refuses to run: {}",
+            why(&o)
+        )));
     }
     Ok(version)
 }
