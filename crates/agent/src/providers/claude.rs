@@ -122,7 +122,7 @@ pub async fn probe(bin: &Path) -> Result<String, ProbeFailure> {
     let dir = std::env::temp_dir();
     let dir = &dir;
     let run = |args: Vec<String>| async move {
-        let child = command(bin, &args, &dir)
+        let child = command(bin, &args, dir)
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
