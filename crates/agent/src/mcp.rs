@@ -1,6 +1,11 @@
 //! `nanoclaw-agent mcp`: the NanoClaw tools as a stdio MCP server (rmcp), for providers with a
 //! tool loop of their own (Claude Code). It shares nothing with the runner process but the
 //! session DBs: rows it writes take the next odd seq under SQLite's write lock like the runner's.
+//!
+//! The turn it serves (trigger route, `in_reply_to`) is published by the runner in outbound.db's
+//! session_state under [`TURN_KEY`] and read again at every call: the DB is already what both
+//! processes share and trust, the read is one indexed row, and a Claude Code process that
+//! outlives a turn still stamps each call with the turn that is running when it is made.
 
 use std::sync::Arc;
 
@@ -12,9 +17,38 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 
-use crate::store::Store;
-use crate::tools::{Set, Toolbox};
+use crate::store::{self, Shared, Store};
+use crate::tools::{Set, Toolbox, TurnInfo};
 use crate::Config;
+
+/// session_state key of the running turn's [`TurnInfo`] (JSON), for the MCP server.
+pub const TURN_KEY: &str = "turn:mcp";
+
+/// Publishes the turn the MCP server's calls belong to (`None`: no turn is running).
+pub fn publish_turn(store: &Shared, turn: Option<&TurnInfo>) -> anyhow::Result<()> {
+    let s = store::lock(store);
+    match turn {
+        Some(t) => s.state_set(TURN_KEY, &serde_json::to_string(t)?),
+        None => s.state_delete(TURN_KEY),
+    }
+}
+
+/// The turn published by the runner; a missing or unreadable one is no turn (sends fall back
+/// to the session's default route, as outside a turn in the native loop).
+pub fn published_turn(store: &Shared) -> TurnInfo {
+    let raw = store::lock(store).state_get(TURN_KEY);
+    match raw {
+        Ok(Some(v)) => serde_json::from_str(&v).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable {TURN_KEY} in session_state; no turn context");
+            TurnInfo::default()
+        }),
+        Ok(None) => TurnInfo::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read {TURN_KEY}; no turn context");
+            TurnInfo::default()
+        }
+    }
+}
 
 /// The MCP face of a toolbox.
 #[derive(Clone)]
@@ -68,6 +102,9 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let input = Value::Object(request.arguments.unwrap_or_default());
+        // Concurrent calls all belong to the turn running now: whichever sets it last sets the
+        // same facts.
+        self.tools.set_turn(published_turn(&self.tools.store));
         let out = self.tools.call(&request.name, &input).await;
         let content = vec![ContentBlock::text(out.text)];
         Ok(if out.is_error {

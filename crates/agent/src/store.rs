@@ -44,7 +44,7 @@ pub struct Row {
 }
 
 /// Where a row goes: the routing columns of messages_in / messages_out.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     /// Channel kind (`agent` for another agent).
     pub channel_type: Option<String>,

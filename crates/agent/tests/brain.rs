@@ -426,3 +426,34 @@ async fn compact_command_from_an_admin() {
     let last = fake.received().last().unwrap().all_text();
     assert!(last.contains("SUMMARY: short") && !last.contains("remember the blue door"));
 }
+
+/// A tool send during a turn carries the turn: `in_reply_to` is the trigger (so `chat -m`
+/// shows it) and the route is the trigger's, not the session's default (so an answer to a
+/// thread or another agent goes back there). The same facts under the claude provider:
+/// tests/claude.rs.
+#[tokio::test]
+async fn a_tool_send_during_a_turn_carries_the_trigger_route_and_reply_to() {
+    let fake = FakeModel::start();
+    let ws = Ws::new();
+    let mut r = ws.runner(cfg_for(&ws, &fake, "anthropic"));
+    fake.push([
+        Reply::tool("send_message", json!({"text": "working on it"})),
+        Reply::text("done"),
+    ]);
+    let id = ws.insert_routed(
+        "chat",
+        json!({"sender": "Ann", "senderId": "cli:local", "text": "in the thread"}),
+        true,
+        ("telegram", "telegram:-10042", Some("7")),
+    );
+    assert!(r.poll_once().await.unwrap());
+    let out = ws.out();
+    let sent = out
+        .iter()
+        .find(|o| o.content["text"] == "working on it")
+        .expect("the tool's row");
+    assert_eq!(sent.in_reply_to.as_deref(), Some(id.as_str()));
+    assert_eq!(sent.channel_type.as_deref(), Some("telegram"));
+    assert_eq!(sent.platform_id.as_deref(), Some("telegram:-10042"));
+    assert_eq!(sent.thread_id.as_deref(), Some("7"));
+}

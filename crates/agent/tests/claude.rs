@@ -14,7 +14,7 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
     std::env::set_var("NANOCLAW_WORKSPACE", ws.path());
     std::env::set_var("NANOCLAW_AGENT_DIR", ws.agent());
     let mut r = ws.runner(ws.claude_cfg(&log));
-    ws.chat("hello claude");
+    let id = ws.chat("hello claude");
     assert!(r.poll_once().await.unwrap());
     let out = ws.out();
     // The MCP tool's row, written by the `nanoclaw-agent mcp` process: odd seq, chat route.
@@ -30,6 +30,46 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
         "{last}"
     );
     assert!(last.contains("mcp=sent (seq"), "{last}");
+    assert_eq!(
+        progress.in_reply_to.as_deref(),
+        Some(id.as_str()),
+        "the MCP server knows the turn it serves"
+    );
+    // The turn is withdrawn once it is over.
+    let published: Option<String> = ws
+        .outbound()
+        .query_row(
+            "SELECT value FROM session_state WHERE key = ?1",
+            [nanoclaw_agent::mcp::TURN_KEY],
+            |r| r.get(0),
+        )
+        .ok();
+    assert_eq!(published, None);
+
+    // A trigger from elsewhere than the default route (a group's thread): the MCP send goes
+    // back there, as in the native loop (tests/brain.rs).
+    let id = ws.insert_routed(
+        "chat",
+        serde_json::json!({"sender": "Ann", "senderId": "cli:local", "text": "in the thread"}),
+        true,
+        ("telegram", "telegram:-10042", Some("7")),
+    );
+    assert!(r.poll_once().await.unwrap());
+    let out = ws.out();
+    let sent = out
+        .iter()
+        .rev()
+        .find(|o| o.content["text"] == "working on it")
+        .unwrap();
+    assert_eq!(sent.in_reply_to.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        (
+            sent.channel_type.as_deref(),
+            sent.platform_id.as_deref(),
+            sent.thread_id.as_deref()
+        ),
+        (Some("telegram"), Some("telegram:-10042"), Some("7"))
+    );
 
     // The session id is kept: the next turn resumes it.
     ws.chat("again");
@@ -44,7 +84,7 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(argv.len(), 2);
+    assert_eq!(argv.len(), 3);
     for a in &argv {
         for flag in [
             "-p",
@@ -79,5 +119,17 @@ async fn claude_stream_json_with_mcp_tool_and_resume() {
         "{}",
         ws.last_text()
     );
+    assert_eq!(ws.ack_status(&id).as_deref(), Some("failed"));
+
+    // A CLI that exits without a result (as it does refusing to run as root) is reported
+    // with its own reason, in one line.
+    let id = ws.chat("refuse-please");
+    assert!(r.poll_once().await.unwrap());
+    let last = ws.last_text();
+    assert!(
+        last.contains("Claude Code exited (exit status: 1): --dangerously-skip-permissions cannot be used with root/sudo privileges"),
+        "{last}"
+    );
+    assert!(!last.contains('\n'), "{last}");
     assert_eq!(ws.ack_status(&id).as_deref(), Some("failed"));
 }

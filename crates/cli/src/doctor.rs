@@ -103,6 +103,12 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
             )),
         },
     ));
+    // Claude Code is the image's in a container; the host's own is what the process runtime runs.
+    let process_runtime = wanted.as_deref() == Some("process")
+        || (wanted.as_deref() != Some("docker") && !matches!(engine, Ok(true)));
+    if provider == "claude" && process_runtime {
+        checks.push(("claude", claude_cli(&settings)?));
+    }
     let running = nanoclaw_host::host_running(&home);
     if let (false, Some(why)) = (running, crate::breaker::describe(&home)) {
         checks.push((
@@ -182,6 +188,40 @@ pub fn doctor(home: Home) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
+}
+
+/// The Claude Code CLI the runner would start: found, answering `--version`, and accepting the
+/// flags and environment the provider runs it with as this user (root included).
+fn claude_cli(settings: &Settings) -> anyhow::Result<Verdict> {
+    let Some(bin) = settings.claude_cli() else {
+        return Ok(Verdict::Fail(format!(
+            "Claude Code CLI not found ({} unset, no `claude` on PATH). Fix: `pip install claude-agent-sdk` and set {} to its claude_agent_sdk/_bundled/claude, or `npm install -g @anthropic-ai/claude-code`",
+            nanoclaw_protocol::env::CLAUDE_BIN,
+            nanoclaw_protocol::env::CLAUDE_BIN
+        )));
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    use nanoclaw_agent::providers::claude::{probe, ProbeFailure};
+    let probe = probe(&bin);
+    Ok(match crate::run::runtime()?.block_on(probe) {
+        Ok(version) => Verdict::Ok(format!(
+            "{version} at {}{}",
+            bin.display(),
+            if root {
+                " (as root: started with IS_SANDBOX=1, which it needs to skip permission prompts)"
+            } else {
+                ""
+            }
+        )),
+        Err(ProbeFailure::Refuses(why)) if root => Verdict::Fail(format!(
+            "{why}. Fix: run NanoClaw as a non-root user, or use the Docker runtime"
+        )),
+        Err(why) => Verdict::Fail(format!(
+            "{why}. Fix: install Claude Code (`pip install claude-agent-sdk`, its claude_agent_sdk/_bundled/claude) or point {} at a working one",
+            nanoclaw_protocol::env::CLAUDE_BIN
+        )),
+    })
 }
 
 fn disk(home: &Home) -> Verdict {

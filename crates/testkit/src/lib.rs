@@ -1,6 +1,7 @@
 //! Test helpers: a temporary NanoClaw home, the real binaries driven inside it, and readers of
 //! the session DBs. Fakes of remote services (model APIs, platforms) live here too as they arrive.
 
+pub mod claude_cli;
 pub mod docker;
 pub mod fake_model;
 pub mod fake_telegram;

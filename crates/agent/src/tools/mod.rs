@@ -95,7 +95,7 @@ pub fn cap_output(mut s: String) -> String {
 }
 
 /// The turn a tool call belongs to: default route and the message being answered.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TurnInfo {
     /// Route of the batch's trigger message.
     pub route: Route,

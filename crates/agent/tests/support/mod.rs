@@ -110,13 +110,24 @@ impl Ws {
     }
     /// Writes a row the way the host does.
     pub fn insert(&self, kind: &str, content: Value, trigger: bool) -> String {
+        self.insert_routed(kind, content, trigger, ("cli", "local", None))
+    }
+    /// Writes a row from `(channel_type, platform_id, thread_id)`, not the session's default
+    /// route (a group chat's thread, another agent).
+    pub fn insert_routed(
+        &self,
+        kind: &str,
+        content: Value,
+        trigger: bool,
+        (channel_type, platform_id, thread_id): (&str, &str, Option<&str>),
+    ) -> String {
         let id = nanoclaw_protocol::new_id("in");
         let seq = self.host_seq();
         self.inbound()
             .execute(
                 "INSERT INTO messages_in(id, seq, kind, timestamp, content, trigger, platform_id, channel_type, thread_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'local', 'cli', NULL)",
-                params![id, seq, kind, nanoclaw_protocol::time::now(), content.to_string(), trigger],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![id, seq, kind, nanoclaw_protocol::time::now(), content.to_string(), trigger, platform_id, channel_type, thread_id],
             )
             .unwrap();
         id

@@ -88,6 +88,10 @@ fn main() {
             let _ = writeln!(f, "{}", json!(args));
         }
     }
+    if args.iter().any(|a| a == "--version") {
+        println!("0.0.0 (fake Claude Code)");
+        return;
+    }
     let mut prompt = String::new();
     for line in std::io::stdin().lock().lines().map_while(Result::ok) {
         if let Ok(v) = serde_json::from_str::<Value>(&line) {
@@ -103,6 +107,12 @@ fn main() {
     // Like the real CLI asked to resume a conversation it has no transcript of.
     if let Some(r) = resumed.as_deref().filter(|r| r.starts_with("missing-")) {
         eprintln!("No conversation found with session ID: {r}");
+        std::process::exit(1);
+    }
+    // Like the real CLI refusing to start (e.g. as root): a reason on stderr, no result.
+    if prompt.contains("refuse-please") {
+        eprintln!("--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons");
+        eprintln!();
         std::process::exit(1);
     }
     let sid = resumed
