@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nanoclaw_host::approvals;
-use nanoclaw_host::questions::choice_from_text;
+use nanoclaw_host::access::approvals;
+use nanoclaw_host::access::questions::choice_from_text;
 use nanoclaw_protocol::content::QuestionOption;
 use serde_json::Value;
 
