@@ -109,12 +109,7 @@ fn doctor_checks_the_real_claude_cli() {
     };
     let fake = FakeModel::start();
     let home = home_for(&fake, &cli);
-    let o = home.run(&["doctor"]);
-    let report = String::from_utf8_lossy(&o.stdout).to_string();
-    let line = report
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
-        .unwrap_or_else(|| panic!("no claude line: {report}"));
+    let (_, line) = doctor_claude_line(&home);
     assert!(line.starts_with("ok "), "{line}");
     assert!(line.contains("(Claude Code)"), "{line}");
 
@@ -122,15 +117,22 @@ fn doctor_checks_the_real_claude_cli() {
         .env("NANOCLAW_PROVIDER", "claude")
         .env("NANOCLAW_CLAUDE_BIN", "/nonexistent/claude")
         .env("ANTHROPIC_API_KEY", REAL_KEY);
+    let (o, line) = doctor_claude_line(&home);
+    assert!(line.starts_with("FAIL"), "{line}");
+    assert!(line.contains("Fix:"), "{line}");
+    assert!(!o.status.success());
+}
+
+/// `nanoclaw doctor`'s run and its `claude:` line.
+fn doctor_claude_line(home: &TestHome) -> (std::process::Output, String) {
     let o = home.run(&["doctor"]);
     let report = String::from_utf8_lossy(&o.stdout).to_string();
     let line = report
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
-        .unwrap_or_else(|| panic!("no claude line: {report}"));
-    assert!(line.starts_with("FAIL"), "{line}");
-    assert!(line.contains("Fix:"), "{line}");
-    assert!(!o.status.success());
+        .unwrap_or_else(|| panic!("no claude line: {report}"))
+        .to_string();
+    (o, line)
 }
 
 fn host_log(home: &TestHome) -> String {
@@ -157,12 +159,7 @@ fn doctor_quotes_a_refusing_claude_cli() {
         .env("NANOCLAW_PROVIDER", "claude")
         .env("NANOCLAW_CLAUDE_BIN", cli.to_str().unwrap())
         .env("ANTHROPIC_API_KEY", REAL_KEY);
-    let o = home.run(&["doctor"]);
-    let report = String::from_utf8_lossy(&o.stdout).to_string();
-    let line = report
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("claude:"))
-        .unwrap_or_else(|| panic!("no claude line: {report}"));
+    let (_, line) = doctor_claude_line(&home);
     assert!(
         line.starts_with("FAIL  claude: 9.9.9 (Claude Code) refuses to run: flag refused for security reasons. Fix:"),
         "{line}"
